@@ -1,0 +1,216 @@
+"""Settings: one TOML file plus environment overrides, with an embedded default.
+
+Every limit the API enforces is a named setting here, documented in
+``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from sfumato.engines import EngineConfig, EngineLimits
+
+
+class ConfigError(Exception):
+    """The config file or an environment override is invalid."""
+
+
+class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 5000
+    api_keys: list[str] = []
+    default_engine: str = ""
+    cache_dir: str = ""
+    # Worker threads for the native image kernels; 0 = one per core.
+    image_threads: int = 0
+    log_level: str = "info"
+
+
+class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_prompts: int = 64
+    max_prompt_chars: int = 20_000
+    max_input_pixels: int = 4096 * 4096
+    max_input_side: int = 8192
+    max_loras: int = 8
+    max_adjustments: int = 32
+    max_seed_entries: int = 1024
+
+
+class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Jobs waiting for a worker (all engines); beyond it requests get RESOURCE_EXHAUSTED.
+    queue_size: int = 64
+    # Finished async results are kept this long for AsyncResult, then purged.
+    async_retention_seconds: float = 600.0
+    # How long AsyncResult waits for a new answer before returning an empty one.
+    async_poll_wait_seconds: float = 0.5
+    # Cross-request batching: how long a worker waits to fill a batch when more work is queued.
+    batch_window_ms: float = 5.0
+    # On shutdown, running jobs get this long to finish before they are cancelled.
+    shutdown_grace_seconds: float = 10.0
+
+
+class EngineLimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    max_width: int = 2048
+    max_height: int = 2048
+    max_pixels: int = 2048 * 2048
+    size_multiple: int = 8
+    max_steps: int = 150
+    max_samples: int = 16
+
+
+class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    id: str
+    kind: str
+    name: str = ""
+    description: str = ""
+    model: str = ""
+    options: dict[str, Any] = {}
+    default_sampler: str | None = None
+    default_steps: int | None = None
+    max_batch_size: int = 4
+    enabled: bool = True
+    visible: bool = True
+    limits: EngineLimitSettings = msgspec.field(default_factory=EngineLimitSettings)
+
+    def to_engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            id=self.id,
+            kind=self.kind,
+            name=self.name or self.id,
+            description=self.description,
+            model=self.model,
+            options=dict(self.options),
+            default_sampler=self.default_sampler,
+            default_steps=self.default_steps,
+            limits=EngineLimits(**msgspec.structs.asdict(self.limits)),
+            max_batch_size=self.max_batch_size,
+            visible=self.visible,
+        )
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    jobs: JobSettings = msgspec.field(default_factory=JobSettings)
+    engines: list[EngineEntry] = []
+    # Engines of the embedded default whose kind is not installed are skipped, not errors.
+    skip_missing_kinds: bool = False
+
+    def cache_path(self) -> Path:
+        if self.server.cache_dir:
+            return Path(self.server.cache_dir).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "sfumato"
+
+
+DEFAULT_CONFIG = """
+# The embedded default: a GPU-free test engine, plus a tiny random-weight
+# diffusers model when the sfumato-diffusers plugin is installed.
+skip_missing_kinds = true
+
+[server]
+default_engine = "test-pattern"
+
+[[engines]]
+id = "test-pattern"
+kind = "test-pattern"
+name = "Test pattern"
+description = "Deterministic procedural images for client development and CI (no model, no GPU)."
+
+[[engines]]
+id = "tiny-sd"
+kind = "diffusers"
+model = "tiny-sd"
+name = "Tiny SD (smoke test)"
+description = "A tiny random-weight Stable Diffusion pipeline: exercises the real diffusers path, makes noise, not art."
+default_steps = 4
+[engines.limits]
+max_width = 512
+max_height = 512
+max_pixels = 262144
+"""
+
+# Environment overrides: variable → (section, key, type).
+ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
+    "SFUMATO_HOST": ("server", "host", str),
+    "SFUMATO_PORT": ("server", "port", int),
+    "SFUMATO_API_KEYS": ("server", "api_keys", list),
+    "SFUMATO_DEFAULT_ENGINE": ("server", "default_engine", str),
+    "SFUMATO_CACHE_DIR": ("server", "cache_dir", str),
+    "SFUMATO_IMAGE_THREADS": ("server", "image_threads", int),
+    "SFUMATO_LOG_LEVEL": ("server", "log_level", str),
+    "SFUMATO_QUEUE_SIZE": ("jobs", "queue_size", int),
+    "SFUMATO_ASYNC_RETENTION_SECONDS": ("jobs", "async_retention_seconds", float),
+    "SFUMATO_BATCH_WINDOW_MS": ("jobs", "batch_window_ms", float),
+    "SFUMATO_MAX_BODY_BYTES": ("limits", "max_body_bytes", int),
+}
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:
+    for variable, (section, key, kind) in ENV_OVERRIDES.items():
+        if variable not in environ:
+            continue
+        text = environ[variable]
+        try:
+            value: Any
+            if kind is list:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+            else:
+                value = kind(text)
+        except ValueError as exc:
+            raise ConfigError(f"{variable}={text!r}: expected {kind.__name__}") from exc
+        raw.setdefault(section, {})[key] = value
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read ``path`` (or ``$SFUMATO_CONFIG``, or the embedded default) and apply env overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    path = path or environ.get("SFUMATO_CONFIG") or None
+    if path is None:
+        source, text = "<embedded default>", DEFAULT_CONFIG
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {source}: {exc.strerror}") from exc
+    try:
+        raw = msgspec.toml.decode(text)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
+    _apply_env(raw, environ)
+    try:
+        settings = msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    _check(settings, source)
+    return settings
+
+
+def _check(settings: Settings, source: str) -> None:
+    ids = [entry.id for entry in settings.engines]
+    duplicates = sorted({engine_id for engine_id in ids if ids.count(engine_id) > 1})
+    if duplicates:
+        raise ConfigError(f"{source}: engine ids must be unique, repeated: {', '.join(duplicates)}")
+    if not 0 < settings.server.port < 65536:
+        raise ConfigError(f"{source}: server.port must be 1..65535, got {settings.server.port}")
+    if settings.jobs.queue_size < 1:
+        raise ConfigError(f"{source}: jobs.queue_size must be at least 1")
+    for entry in settings.engines:
+        if entry.max_batch_size < 1:
+            raise ConfigError(f"{source}: engine {entry.id!r}: max_batch_size must be at least 1")
+        if entry.limits.size_multiple < 1:
+            raise ConfigError(f"{source}: engine {entry.id!r}: limits.size_multiple must be at least 1")
+
+
+@dataclass(frozen=True)
+class ResolvedEngines:
+    configs: list[EngineConfig]
+    skipped: list[tuple[str, str]]
+    default_engine: str

@@ -1,0 +1,83 @@
+"""Decoding input artifacts and encoding output PNGs.
+
+PNG goes through the native codec (``sfumato._ops``); other formats a client may
+send as an init image (JPEG, WebP, …) go through Pillow. Either way the declared
+dimensions are checked against the limits before any pixel is decoded, so a tiny
+file declaring 50000×50000 costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from sfumato import _ops
+from sfumato.errors import invalid
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_size(width: int, height: int, *, max_pixels: int, max_side: int, what: str) -> None:
+    if width <= 0 or height <= 0:
+        raise invalid(f"{what}: the image declares an empty size {width}×{height}")
+    if width > max_side or height > max_side or width * height > max_pixels:
+        raise invalid(
+            f"{what}: the image is {width}×{height}; the limit is {max_side} pixels per side "
+            f"and {max_pixels} pixels in all (limits.max_input_side, limits.max_input_pixels)"
+        )
+
+
+def decode_image(data: bytes, *, max_pixels: int, max_side: int, what: str = "image") -> np.ndarray:
+    """Decode ``data`` to an H×W×C ``uint8`` array (C = 1, 3 or 4)."""
+    if not data:
+        raise invalid(f"{what}: the artifact has no image bytes")
+    if data.startswith(PNG_SIGNATURE):
+        try:
+            width, height = _ops.png_info(data)
+        except ValueError as exc:
+            raise invalid(f"{what}: not a valid PNG ({exc})") from exc
+        _check_size(width, height, max_pixels=max_pixels, max_side=max_side, what=what)
+        try:
+            pixels = _ops.decode_png(data, max_pixels)
+        except ValueError as exc:
+            raise invalid(f"{what}: the PNG could not be decoded ({exc})") from exc
+        return pixels if pixels.ndim == 3 else pixels[:, :, None]
+    return _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side, what=what)
+
+
+def _decode_with_pillow(data: bytes, *, max_pixels: int, max_side: int, what: str) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            _check_size(image.width, image.height, max_pixels=max_pixels, max_side=max_side, what=what)
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise invalid(f"{what}: the bytes are not an image format sfumato can read (PNG, JPEG, WebP, …)") from exc
+    if image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    pixels = np.asarray(image)
+    return pixels if pixels.ndim == 3 else pixels[:, :, None]
+
+
+def encode_png(pixels: np.ndarray, *, text: dict[str, str] | None = None, fast: bool = False) -> bytes:
+    """Encode an H×W×C ``uint8`` array as PNG with optional text chunks."""
+    return _ops.encode_png(np.ascontiguousarray(pixels), fast=fast, text=text)
+
+
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """Drop alpha / expand grey so engines always see H×W×3."""
+    channels = pixels.shape[2]
+    if channels == 3:
+        return pixels
+    if channels == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def mask_plane(pixels: np.ndarray) -> np.ndarray:
+    """The mask as H×W float32 in 0..1: its red (or only) channel, white = regenerate."""
+    return pixels[:, :, 0].astype(np.float32) / 255.0

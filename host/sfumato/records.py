@@ -1,0 +1,105 @@
+"""Registration records that plugins hand to the ``register`` callables of the hooks.
+
+Records are plain, immutable descriptions. Anything expensive is referenced lazily,
+as a ``"module:attribute"`` string or a zero-argument callable, and only resolved
+when the host actually needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+def resolve(target: str | Callable[..., Any]) -> Any:
+    """Resolve a lazy ``"package.module:attribute"`` reference (callables pass through)."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"lazy reference {target!r} must look like 'package.module:attribute'")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclass(frozen=True)
+class EngineKind:
+    """A kind of engine (a generation backend) that config entries can instantiate.
+
+    ``factory`` is called as ``factory(config: EngineConfig, services: EngineServices)``
+    and must return an object implementing :class:`sfumato.engines.Engine`.
+    """
+
+    name: str
+    factory: str | Callable[..., Any]
+    description: str = ""
+
+
+ExtensionType = Literal["float", "int", "str"]
+
+
+@dataclass(frozen=True)
+class ExtensionParam:
+    """An ``image.extension.parameters[]`` entry an engine accepts.
+
+    Values arrive validated: the right type, inside ``[minimum, maximum]`` and one of
+    ``choices`` when those are given.
+    """
+
+    name: str
+    type: ExtensionType
+    description: str
+    default: float | int | str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+NoiseType = Literal["SAMPLER_NOISE_NORMAL", "SAMPLER_NOISE_BROWNIAN"]
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A sampler an engine kind can run.
+
+    ``name`` is what clients send in ``image.transform.diffusion``: one of the API's
+    ``DiffusionSampler`` names, or a new name for samplers the enum lacks. ``number``
+    is the enum value clients may send instead of the name (``None``: names only).
+    ``factory`` is opaque to the host: the engine kind decides what it is (for the
+    diffusers engine, a callable building a scheduler). The ``supports_*`` flags are
+    reported in ListEngines and must be true exactly when changing that parameter
+    changes the image.
+    """
+
+    name: str
+    engine_kind: str
+    factory: str | Callable[..., Any]
+    number: int | None = None
+    description: str = ""
+    supports_eta: bool = False
+    supports_churn: bool = False
+    supports_sigma_limits: bool = False
+    supports_karras_rho: bool = False
+    noise_types: tuple[NoiseType, ...] = ("SAMPLER_NOISE_NORMAL",)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AdjustmentSpec:
+    """An image adjustment kind (a member of the ``ImageAdjustment`` oneof).
+
+    ``params`` is the msgspec Struct type its JSON object decodes into; ``apply`` is
+    called as ``apply(pixels, params) -> pixels`` on an H×W×C ``uint8`` numpy array
+    (C = 1, 3 or 4) and must not modify its input. ``validate(params)`` may raise
+    ``ValueError`` with a human message; it runs before any work is accepted.
+    """
+
+    name: str
+    params: type
+    apply: str | Callable[..., Any]
+    validate: Callable[[Any], None] | None = None
+    description: str = ""
