@@ -1,0 +1,335 @@
+"""The ``diffusers`` engine kind: Stable Diffusion 1.x/2.x/XL through diffusers pipelines."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from sfumato.engines import EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
+from sfumato.errors import Code, RpcError
+from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
+from sfumato.records import SamplerSpec, resolve
+
+from sfumato_diffusers import hires
+from sfumato_diffusers.engine_checks import check_job
+from sfumato_diffusers.loading import (
+    ModelLoadError,
+    choose_device,
+    choose_dtype,
+    load_pipeline,
+    place_pipeline,
+)
+from sfumato_diffusers.lora import LoraAdapters
+from sfumato_diffusers.model_source import (
+    TINY_DEFAULT_STEPS,
+    TINY_MAX_TOKENS,
+    peek_facts,
+    resolve_source,
+)
+from sfumato_diffusers.options import parse_options
+from sfumato_diffusers.progress import StepCounter
+from sfumato_diffusers.prompts import Conditioning, PromptEncoder
+from sfumato_diffusers.safety import SafetyFilter
+from sfumato_diffusers.samplers._common import seed_brownian_noise
+from sfumato_diffusers.tiling import circular_padding
+
+ENGINE_KIND = "diffusers"
+DEFAULT_SAMPLER = "SAMPLER_K_EULER"
+CLIP_WINDOW = 77
+
+
+@dataclass
+class _Item:
+    """One task ready to sample: its conditioning and its own random generator."""
+
+    task: ImageTask
+    positive: Conditioning
+    negative: Conditioning
+    generator: torch.Generator
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    return (np.clip(images, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def _rgb(image: np.ndarray, width: int, height: int) -> Image.Image:
+    pil = Image.fromarray(np.ascontiguousarray(image[..., :3]))
+    if pil.size != (width, height):
+        pil = pil.resize((width, height), Image.Resampling.LANCZOS)
+    return pil
+
+
+class DiffusersEngine:
+    """Implements :class:`sfumato.engines.Engine` for diffusers Stable Diffusion pipelines."""
+
+    def __init__(self, config: EngineConfig, services: EngineServices) -> None:
+        self.config = config
+        self.services = services
+        try:
+            self.options = parse_options(config.options)
+            self.source = resolve_source(config.model or "tiny-sd", services.cache_dir)
+        except ValueError as exc:
+            raise ModelLoadError(f"engine {config.id!r}: {exc}") from exc
+        self.samplers: dict[str, SamplerSpec] = {
+            name: spec for name, spec in services.samplers.items() if spec.engine_kind == ENGINE_KIND
+        }
+        self._facts = peek_facts(self.source)
+        self.pipe: Any = None
+        self._device = "not loaded"
+
+    # -- description -------------------------------------------------------------------------
+
+    @property
+    def native_size(self) -> int:
+        if self.pipe is not None:
+            return int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
+        if self.options.native_size:
+            return self.options.native_size
+        return self._facts.native_size or (1024 if self._facts.is_xl else 512)
+
+    @property
+    def inpaint_unet(self) -> bool:
+        if self.pipe is not None:
+            return int(self.pipe.unet.config.in_channels) == 9
+        return bool(self._facts.inpaint_unet)
+
+    def _max_prompt_tokens(self) -> int:
+        if self.pipe is not None:
+            return self._encoder.max_tokens
+        window = TINY_MAX_TOKENS if self.source.is_tiny else CLIP_WINDOW
+        return (window - 2) * self.options.max_prompt_chunks
+
+    def describe(self) -> EngineDescription:
+        tiny = self.source.is_tiny
+        return EngineDescription(
+            native_width=self.native_size,
+            native_height=self.native_size,
+            default_steps=self.config.default_steps or (TINY_DEFAULT_STEPS if tiny else 50),
+            default_sampler=self.config.default_sampler or DEFAULT_SAMPLER,
+            samplers=sorted(self.samplers),
+            supports_init_image=True,
+            supports_mask=True,
+            supports_lora=True,
+            supports_hires=True,
+            supports_tiling=True,
+            supports_clip_guidance=False,
+            tokenizer_max_tokens=self._max_prompt_tokens(),
+            device=self._device,
+        )
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def load(self, report: LoadProgress) -> None:
+        device = choose_device(self.options)
+        dtype = choose_dtype(self.options, device)
+        report(f"device {device}, dtype {str(dtype).removeprefix('torch.')}")
+        if self.source.is_tiny:
+            from sfumato_diffusers.tiny import build_tiny_pipeline
+
+            report("tiny-sd: random-weight smoke-test model (its images are noise, not pictures)")
+            build_tiny_pipeline(self.source.location)
+        pipe = load_pipeline(self.source, self.options, dtype, report)
+        place_pipeline(pipe, device, self.options, report)
+        self._install(pipe, device)
+        report(f"ready: {type(pipe).__name__}, native size {self.native_size}")
+
+    def _install(self, pipe: Any, device: torch.device) -> None:
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+        self.pipe = pipe
+        self._device = str(device)
+        self._xl = getattr(pipe, "text_encoder_2", None) is not None
+        # Views sharing the same modules: no weights are copied.
+        if self.inpaint_unet:
+            self._inpaint = pipe
+            self._text2img = self._img2img = None
+        else:
+            self._text2img = AutoPipelineForText2Image.from_pipe(pipe)
+            self._img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+            self._inpaint = AutoPipelineForInpainting.from_pipe(pipe)
+        for view in (self._text2img, self._img2img, self._inpaint):
+            if view is not None:
+                view.set_progress_bar_config(disable=True)
+        self._base_scheduler_config = dict(pipe.scheduler.config)
+        self._encoder = PromptEncoder(
+            [pipe.tokenizer, getattr(pipe, "tokenizer_2", None)],
+            [pipe.text_encoder, getattr(pipe, "text_encoder_2", None)],
+            xl=self._xl,
+            max_windows=self.options.max_prompt_chunks,
+        )
+        self._loras = LoraAdapters(pipe, self.options.lora_cache_size)
+        self._safety = SafetyFilter(
+            self.options.safety_checker,
+            getattr(pipe, "safety_checker", None),
+            getattr(pipe, "feature_extractor", None),
+        )
+        batch_mode = self.options.batch_mode
+        self._sequential = batch_mode == "sequential" or (batch_mode == "auto" and device.type == "cpu")
+
+    def close(self) -> None:
+        self.pipe = self._text2img = self._img2img = self._inpaint = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # -- admission ---------------------------------------------------------------------------
+
+    def validate(self, job: GenerationJob) -> None:
+        check_job(job, self.samplers)
+
+    def batch_key(self, job: GenerationJob) -> Hashable:
+        return (
+            job.width,
+            job.height,
+            job.steps,
+            job.sampler,  # frozen dataclass: every sampler parameter incl. cfg
+            job.init_image is not None,
+            job.mask is not None,
+            job.strength if job.init_image is not None else None,
+            job.tiling,
+            None if job.hires is None else (job.hires.enable, job.hires.oos_fraction),
+            tuple((lora.key or id(lora), lora.weight) for lora in job.loras),
+        )
+
+    # -- generation --------------------------------------------------------------------------
+
+    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: Any) -> list[GeneratedImage]:
+        if self.pipe is None:
+            raise RpcError(Code.UNAVAILABLE, f"engine {self.config.id!r} is not loaded yet")
+        if not tasks:
+            return []
+        cancel.raise_if_cancelled()
+        job = tasks[0].job
+        items = [self._prepare(task) for task in tasks]
+        runs = self._runs(items)
+        counter = StepCounter(progress, phases=len(runs) * self._phases(job))
+        pixels: dict[int, np.ndarray] = {}
+        with self._loras.active(job.loras), circular_padding([self.pipe.unet, self.pipe.vae], job.tiling):
+            for run in runs:
+                cancel.raise_if_cancelled()
+                for item, image in zip(run, self._sample(run, counter, cancel)):
+                    pixels[id(item)] = image
+        images = np.stack([pixels[id(item)] for item in items])
+        images, flags = self._safety.apply(images)
+        return [
+            GeneratedImage(pixels=image, filtered=flag, info={"seed": item.task.seed})
+            for image, flag, item in zip(images, flags, items)
+        ]
+
+    def _prepare(self, task: ImageTask) -> _Item:
+        job = task.job
+        positive = self._encoder.encode(job.prompt)
+        negative = self._encoder.encode(job.negative_prompt)
+        # Positive and negative embeddings must be the same length for CFG.
+        windows = max(positive.length, negative.length) // self._encoder.tokenizers[0].model_max_length
+        if positive.length != negative.length:
+            positive = self._encoder.encode(job.prompt, min_windows=windows)
+            negative = self._encoder.encode(job.negative_prompt, min_windows=windows)
+        if self._xl and not job.negative_prompt and self.pipe.config.get("force_zeros_for_empty_prompt"):
+            negative = Conditioning(
+                torch.zeros_like(negative.embeds),
+                None if negative.pooled is None else torch.zeros_like(negative.pooled),
+            )
+        return _Item(task, positive, negative, torch.Generator("cpu").manual_seed(task.seed))
+
+    def _runs(self, items: list[_Item]) -> list[list[_Item]]:
+        """Pipeline calls for the batch: one per image in sequential mode, else one per
+        conditioning length (images of one call must share it)."""
+        if self._sequential:
+            return [[item] for item in items]
+        groups: dict[int, list[_Item]] = {}
+        for item in items:
+            groups.setdefault(item.positive.length, []).append(item)
+        return list(groups.values())
+
+    def _phases(self, job: GenerationJob) -> int:
+        return 2 if self._uses_hires(job) else 1
+
+    def _uses_hires(self, job: GenerationJob) -> bool:
+        return bool(
+            job.hires is not None
+            and job.hires.enable
+            and job.init_image is None
+            and hires.needs_hires(job.width, job.height, self.native_size)
+        )
+
+    def _sample(self, run: list[_Item], counter: StepCounter, cancel: Any) -> list[np.ndarray]:
+        job = run[0].task.job
+        if job.init_image is not None:
+            init = [_rgb(item.task.job.init_image, job.width, job.height) for item in run]
+            if int(job.steps * job.strength) < 1:
+                # No step of the schedule would be re-run: the init image is the answer.
+                return [np.asarray(image) for image in init]
+            if job.mask is not None:
+                masks = [Image.fromarray(_to_uint8(item.task.job.mask)) for item in run]
+                return self._diffuse(run, counter, cancel, job.width, job.height, job.strength, init, masks)
+            if job.strength < 1.0:
+                return self._diffuse(run, counter, cancel, job.width, job.height, job.strength, init)
+            # strength 1.0 ignores the init image: plain text-to-image.
+        if not self._uses_hires(job):
+            return self._diffuse(run, counter, cancel, job.width, job.height)
+        assert job.hires is not None
+        layout = hires.plan(job.width, job.height, self.native_size, job.hires.oos_fraction)
+        drafts = self._diffuse(run, counter, cancel, layout.first_width, layout.first_height)
+        placed = [Image.fromarray(hires.place(d, job.width, job.height, layout.scale)) for d in drafts]
+        return self._diffuse(run, counter, cancel, job.width, job.height, self.options.hires_strength, placed)
+
+    def _diffuse(
+        self,
+        run: list[_Item],
+        counter: StepCounter,
+        cancel: Any,
+        width: int,
+        height: int,
+        strength: float = 1.0,
+        init: list[Image.Image] | None = None,
+        masks: list[Image.Image] | None = None,
+    ) -> list[np.ndarray]:
+        """One pipeline call; returns H×W×3 uint8 images."""
+        job = run[0].task.job
+        spec = self.samplers[job.sampler.name]
+        scheduler = resolve(spec.factory)(self._base_scheduler_config, job.sampler)
+        seed_brownian_noise(scheduler, [item.task.seed for item in run])
+
+        def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+            counter.step(pipe.num_timesteps)
+            cancel.raise_if_cancelled()  # raising here aborts before the VAE decode
+            return tensors
+
+        kwargs: dict[str, Any] = dict(
+            prompt_embeds=torch.cat([item.positive.embeds for item in run]),
+            negative_prompt_embeds=torch.cat([item.negative.embeds for item in run]),
+            num_inference_steps=job.steps,
+            guidance_scale=job.sampler.cfg_scale,
+            generator=[item.generator for item in run],
+            output_type="np",
+            callback_on_step_end=on_step_end,
+        )
+        if self._xl:
+            kwargs["pooled_prompt_embeds"] = torch.cat([item.positive.pooled for item in run])
+            kwargs["negative_pooled_prompt_embeds"] = torch.cat([item.negative.pooled for item in run])
+
+        if self.inpaint_unet:
+            # A 9-channel UNet always wants a mask: white everywhere means "paint it all".
+            pipe = self._inpaint
+            if init is None:
+                init = [Image.new("RGB", (width, height), (127, 127, 127))] * len(run)
+            if masks is None:
+                masks = [Image.new("L", (width, height), 255)] * len(run)
+            kwargs.update(image=init, mask_image=masks, strength=strength, width=width, height=height)
+        elif masks is not None:
+            pipe = self._inpaint
+            kwargs.update(image=init, mask_image=masks, strength=strength, width=width, height=height)
+        elif init is not None:
+            pipe = self._img2img
+            kwargs.update(image=init, strength=strength)
+        else:
+            pipe = self._text2img
+            kwargs.update(width=width, height=height)
+        pipe.scheduler = scheduler
+        images = pipe(**kwargs).images
+        counter.end_phase()
+        return list(_to_uint8(np.asarray(images)))

@@ -1,0 +1,104 @@
+"""Where a model comes from and what can be known about it without loading it (no torch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+TINY_MODEL = "tiny-sd"
+TINY_MAX_TOKENS = 16  # the tiny tokenizer's model_max_length
+TINY_NATIVE_SIZE = 64
+TINY_DEFAULT_STEPS = 8
+
+SourceKind = Literal["tiny", "folder", "single_file", "hub"]
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: SourceKind
+    location: str  # a folder, a file or a hub id
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.kind == "tiny"
+
+
+def resolve_source(model: str, cache_dir: str) -> ModelSource:
+    """Classify the config's ``model`` string.
+
+    ``tiny-sd`` is the embedded random-weight smoke-test model, built into
+    ``<cache_dir>/tiny-sd`` on first load; an existing folder is a diffusers folder;
+    a ``.safetensors``/``.ckpt`` path is a single-file checkpoint; anything else
+    shaped like ``owner/name`` is a Hugging Face hub id.
+    """
+    if model == TINY_MODEL:
+        return ModelSource("tiny", str(Path(cache_dir) / TINY_MODEL))
+    path = Path(model).expanduser()
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        return ModelSource("single_file", str(path))
+    if path.is_dir() or model.startswith(("/", ".", "~")):
+        return ModelSource("folder", str(path))
+    if model.count("/") == 1 and all(model.split("/")):
+        return ModelSource("hub", model)
+    raise ValueError(
+        f"model {model!r} is neither 'tiny-sd', an existing diffusers folder, a "
+        ".safetensors/.ckpt file nor a Hugging Face hub id ('owner/name')"
+    )
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a cheap look at the files tells: enough for describe() before load()."""
+
+    native_size: int | None = None
+    is_xl: bool | None = None
+    inpaint_unet: bool | None = None
+
+
+def peek_facts(source: ModelSource) -> ModelFacts:
+    """Read small JSON configs or a safetensors header; never loads weights."""
+    if source.is_tiny:
+        return ModelFacts(native_size=TINY_NATIVE_SIZE, is_xl=False, inpaint_unet=False)
+    try:
+        if source.kind == "folder":
+            return _peek_folder(Path(source.location))
+        if source.kind == "single_file" and source.location.lower().endswith(".safetensors"):
+            return _peek_safetensors(Path(source.location))
+    except (OSError, ValueError, KeyError):
+        pass  # unreadable here: load() will report the real problem
+    return ModelFacts()
+
+
+def _peek_folder(folder: Path) -> ModelFacts:
+    index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    unet = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))
+    vae = json.loads((folder / "vae" / "config.json").read_text(encoding="utf-8"))
+    scale = 2 ** (len(vae.get("block_out_channels", [0, 0, 0, 0])) - 1)
+    sample = unet.get("sample_size")
+    return ModelFacts(
+        native_size=int(sample) * scale if isinstance(sample, int) else None,
+        is_xl="text_encoder_2" in index,
+        inpaint_unet=unet.get("in_channels") == 9,
+    )
+
+
+def safetensors_keys(path: Path) -> list[str]:
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    return [key for key in header if key != "__metadata__"]
+
+
+def _peek_safetensors(path: Path) -> ModelFacts:
+    keys = safetensors_keys(path)
+    is_xl = any(key.startswith("conditioner.embedders.1") for key in keys)
+    return ModelFacts(native_size=1024 if is_xl else None, is_xl=is_xl)

@@ -1,0 +1,20 @@
+"""DDIM and DDPM: the original discrete-time samplers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from diffusers import DDIMScheduler, DDPMScheduler
+from sfumato.jobs.job import SamplerSettings
+
+from sfumato_diffusers.samplers._common import from_base, override_step_arguments
+
+
+def build_ddim(base_config: Mapping[str, Any], settings: SamplerSettings) -> DDIMScheduler:
+    scheduler = from_base(DDIMScheduler, base_config)
+    return override_step_arguments(scheduler, eta=settings.eta if settings.eta is not None else 0.0)
+
+
+def build_ddpm(base_config: Mapping[str, Any], settings: SamplerSettings) -> DDPMScheduler:
+    return from_base(DDPMScheduler, base_config)

@@ -1,0 +1,15 @@
+"""Linear multistep (needs scipy for its integration coefficients)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from diffusers import LMSDiscreteScheduler
+from sfumato.jobs.job import SamplerSettings
+
+from sfumato_diffusers.samplers._common import build_with_karras
+
+
+def build_lms(base_config: Mapping[str, Any], settings: SamplerSettings) -> LMSDiscreteScheduler:
+    return build_with_karras(LMSDiscreteScheduler, base_config, settings)

@@ -1,0 +1,190 @@
+"""A tiny random-weight Stable Diffusion pipeline, built offline, plus tiny LoRA files.
+
+It is a smoke-test model: its images are structured noise, not pictures. Tests,
+benchmarks and the embedded ``tiny-sd`` engine model all build it here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import string
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from sfumato_diffusers.model_source import TINY_MAX_TOKENS, TINY_NATIVE_SIZE
+
+_LETTERS = string.ascii_lowercase + string.digits + ".,!?'-"
+# A few merged words so the tokenizer exercises real BPE merges, not just characters.
+_MERGED_WORDS = ("a", "red", "cat", "dog", "blue", "sky", "tree", "house")
+
+
+def _write_tokenizer_files(folder: Path) -> tuple[Path, Path]:
+    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in _LETTERS:
+        vocab.setdefault(ch, len(vocab))
+    for ch in _LETTERS:
+        vocab.setdefault(ch + "</w>", len(vocab))
+    merges: list[str] = []
+    for word in _MERGED_WORDS:
+        # Merge left to right: "r e" -> "re", "re d</w>" -> "red</w>".
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            left, right = pieces[0], pieces[1]
+            merged = left + right
+            if f"{left} {right}" not in merges:
+                merges.append(f"{left} {right}")
+            vocab.setdefault(merged, len(vocab))
+            pieces = [merged] + pieces[2:]
+    vocab_path = folder / "vocab.json"
+    merges_path = folder / "merges.txt"
+    vocab_path.write_text(json.dumps(vocab), encoding="utf-8")
+    merges_path.write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return vocab_path, merges_path
+
+
+def _components(seed: int, inpaint: bool, workdir: Path) -> dict:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    vocab_path, merges_path = _write_tokenizer_files(workdir)
+    tokenizer = CLIPTokenizer(
+        str(vocab_path),
+        str(merges_path),
+        model_max_length=TINY_MAX_TOKENS,
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=TINY_MAX_TOKENS,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            projection_dim=16,
+        )
+    )
+    unet = UNet2DConditionModel(
+        sample_size=TINY_NATIVE_SIZE // 8,
+        in_channels=9 if inpaint else 4,
+        out_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=4,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8, 8, 8, 8),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1,
+        norm_num_groups=4,
+        sample_size=TINY_NATIVE_SIZE,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+
+
+def build_tiny_pipeline(path: str | os.PathLike[str], seed: int = 0, inpaint: bool = False) -> Path:
+    """Build the tiny pipeline and save it as a diffusers folder at ``path`` (atomically).
+
+    ``inpaint=True`` gives the UNet 9 input channels (latents + mask + masked image)
+    and saves a ``StableDiffusionInpaintPipeline``. Returns ``path``. An existing
+    folder is left as it is.
+    """
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    target = Path(path)
+    if (target / "model_index.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            parts = _components(seed, inpaint, Path(scratch))
+        cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
+        pipe = cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        pipe.save_pretrained(staging, safe_serialization=True)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            # Another process finished first: keep its copy.
+            if not (target / "model_index.json").exists():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+LoraLayout = Literal["kohya", "diffusers", "peft"]
+_UNET_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def _attention_projections(unet: torch.nn.Module) -> list[tuple[str, torch.nn.Linear]]:
+    found = []
+    for name, module in unet.named_modules():
+        if any(name.endswith("." + p) for p in _UNET_PROJECTIONS) and isinstance(module, torch.nn.Linear):
+            found.append((name, module))
+    return found
+
+
+def make_tiny_lora(
+    model_path: str | os.PathLike[str],
+    layout: LoraLayout = "peft",
+    rank: int = 2,
+    seed: int = 0,
+    scale: float = 0.5,
+) -> bytes:
+    """A random LoRA for the UNet attention projections of the model at ``model_path``.
+
+    Returns the bytes of a ``.safetensors`` file in one of three key layouts:
+    ``kohya`` (``lora_unet_<path>.lora_down/lora_up/alpha``), ``diffusers``
+    (``unet.<path>.lora.down/up``) or ``peft`` (``unet.<path>.lora_A/lora_B``).
+    """
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save
+
+    unet = UNet2DConditionModel.from_pretrained(Path(model_path) / "unet", local_files_only=True)
+    generator = torch.Generator().manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, linear in _attention_projections(unet):
+        down = torch.randn(rank, linear.in_features, generator=generator) * scale
+        up = torch.randn(linear.out_features, rank, generator=generator) * scale
+        if layout == "kohya":
+            key = "lora_unet_" + name.replace(".", "_")
+            tensors[f"{key}.lora_down.weight"] = down
+            tensors[f"{key}.lora_up.weight"] = up
+            tensors[f"{key}.alpha"] = torch.tensor(float(rank))
+        elif layout == "diffusers":
+            tensors[f"unet.{name}.lora.down.weight"] = down
+            tensors[f"unet.{name}.lora.up.weight"] = up
+        elif layout == "peft":
+            tensors[f"unet.{name}.lora_A.weight"] = down
+            tensors[f"unet.{name}.lora_B.weight"] = up
+        else:
+            raise ValueError(f"unknown LoRA layout {layout!r}; use kohya, diffusers or peft")
+    return save({k: v.contiguous() for k, v in tensors.items()})
