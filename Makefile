@@ -1,0 +1,52 @@
+# One cached virtualenv, created once and reused by every command (CI too).
+VENV ?= $(HOME)/.cache/sfumato/venv
+SDK_VENV ?= $(HOME)/.cache/sfumato/sdk-venv
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/sfumato/target
+PYTHON ?= python3
+
+BIN := $(VENV)/bin
+DEPS_HASH := $(shell cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+SDK_STAMP := $(SDK_VENV)/.stability-sdk-0.8.6
+PLUGINS := plugins/sfumato-diffusers
+
+.PHONY: setup build serve test test-fast rust-test lint bench sdk-venv clean-venv
+
+setup: $(DEPS_STAMP) build
+
+$(DEPS_STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip "maturin>=1.8,<2"
+	$(BIN)/maturin develop --release --extras test --quiet
+	for plugin in $(PLUGINS); do $(BIN)/pip install --quiet -e $$plugin || exit 1; done
+	rm -f $(VENV)/.deps-* && touch $@
+
+# Rebuilds the native extension when the crate changed (incremental, seconds when not).
+build: $(DEPS_STAMP)
+	$(BIN)/maturin develop --release --skip-install --quiet
+
+sdk-venv: $(SDK_STAMP)
+
+$(SDK_STAMP):
+	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install --quiet "stability-sdk==0.8.6"
+	touch $@
+
+serve: setup
+	$(BIN)/sfumato serve
+
+rust-test:
+	cargo test --manifest-path rust_ops/Cargo.toml --quiet
+	cargo clippy --manifest-path rust_ops/Cargo.toml --all-targets --quiet -- -D warnings
+
+test: setup sdk-venv rust-test
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not torch and not slow"
+
+bench: setup sdk-venv
+	$(BIN)/python -m pytest bench -q --benchmark-only
+
+clean-venv:
+	rm -rf $(VENV) $(SDK_VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from sfumato.cli import main
+
+sys.exit(main())

@@ -1,0 +1,72 @@
+"""The Litestar application: routes, DI, error mapping, lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components
+
+from sfumato import __version__
+from sfumato.api.auth import api_key_middleware
+from sfumato.api.docs_page import DocsController
+from sfumato.api.engines import EnginesController
+from sfumato.api.errors import EXCEPTION_HANDLERS
+from sfumato.api.generation import GenerationController
+from sfumato.api.openapi import openapi_plugins
+from sfumato.api.operations import OperationsController
+from sfumato.api.services import Services
+from sfumato.config import Settings
+from sfumato.plugins import Plugins
+
+log = logging.getLogger("sfumato")
+
+
+def _services(state: State) -> Services:
+    return state.services
+
+
+def create_app(settings: Settings, plugins: Plugins) -> Litestar:
+    """Build the app; engines are created now and loaded by their workers after startup."""
+    services = Services.create(settings, plugins)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    openapi = OpenAPIConfig(
+        title="sfumato generation API",
+        version=__version__,
+        description="The Stability/Gyre generation API (proto3 JSON over HTTP). See docs/api.md.",
+        path="/schema",
+        render_plugins=[],
+        components=Components(),
+        create_examples=False,
+    )
+    return Litestar(
+        route_handlers=[GenerationController, EnginesController, OperationsController, DocsController],
+        dependencies={"services": Provide(_services, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[api_key_middleware(settings.server.api_keys)],
+        lifespan=[lifespan],
+        state=State({"services": services}),
+        openapi_config=openapi,
+        plugins=openapi_plugins({name: spec.params for name, spec in plugins.adjustments.items()}),
+        request_max_body_size=settings.limits.max_body_bytes,
+        on_app_init=[_no_debug],
+    )
+
+
+def _no_debug(config: AppConfig) -> AppConfig:
+    config.debug = False
+    return config

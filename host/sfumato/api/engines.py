@@ -1,0 +1,62 @@
+"""EnginesService over HTTP: ListEngines (GET or POST)."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+
+from sfumato import wire
+from sfumato.api.services import Services
+from sfumato.api.wire_body import WireBody
+from sfumato.wire_codec import encode_message
+
+
+def list_engines(services: Services) -> wire.Engines:
+    infos = []
+    for slot in services.pool.slots.values():
+        if not slot.config.visible:
+            continue
+        description = slot.describe()
+        samplers = []
+        for name in description.samplers:
+            spec = slot.samplers.get(name)
+            if spec is None:
+                continue
+            samplers.append(
+                wire.EngineSampler(
+                    sampler=name,
+                    supports_eta=spec.supports_eta,
+                    supports_churn=spec.supports_churn,
+                    supports_sigma_limits=spec.supports_sigma_limits,
+                    supports_karras_rho=spec.supports_karras_rho,
+                    supported_noise_types=[wire.SamplerNoiseType(n) for n in spec.noise_types],
+                )
+            )
+        infos.append(
+            wire.EngineInfo(
+                id=slot.id,
+                owner="sfumato",
+                ready=slot.ready,
+                type=wire.EngineType.PICTURE,
+                name=slot.config.name or slot.id,
+                description=slot.config.description or slot.kind.description,
+                supported_samplers=samplers,
+            )
+        )
+    return wire.Engines(engine=infos)
+
+
+class EnginesController(Controller):
+    path = "/grpcgateway/engines"
+    tags = ["EnginesService"]
+
+    @get(summary="ListEngines", description="The engines this server offers, whether each is loaded, and its samplers.")
+    async def list_get(self, services: NamedDependency[Services]) -> Response[wire.Engines]:
+        return Response(encode_message(list_engines(services)), media_type="application/json")
+
+    @post(status_code=200, dto=WireBody[wire.ListEnginesRequest], return_dto=None, summary="ListEngines (POST)",
+          description="Same as GET; the body is a ListEnginesRequest (may be empty).")
+    async def list_post(
+        self, services: NamedDependency[Services], data: wire.ListEnginesRequest | None = None
+    ) -> Response[wire.Engines]:
+        return Response(encode_message(list_engines(services)), media_type="application/json")

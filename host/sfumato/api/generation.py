@@ -1,0 +1,116 @@
+"""GenerationService over HTTP: Generate (NDJSON stream) and the Async* RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.response import Stream
+
+from sfumato import wire
+from sfumato.api.answers import answer_for
+from sfumato.api.errors import status_body
+from sfumato.api.services import Services
+from sfumato.api.wire_body import WireBody
+from sfumato.errors import Code, RpcError
+from sfumato.jobs.state import ImageResult, JobState
+from sfumato.wire_codec import encode_message
+
+NDJSON = "application/x-ndjson"
+
+
+def _result_line(state: JobState, result: ImageResult) -> bytes:
+    return b'{"result":' + encode_message(answer_for(state, result)) + b"}\n"
+
+
+def _json(message: Any) -> Response[bytes]:
+    return Response(content=encode_message(message), media_type="application/json", status_code=200)
+
+
+async def _first_result(request: Request, state: JobState, services: Services) -> ImageResult | None:
+    """Wait for the first image while watching for the client going away."""
+    results = state.stream()
+    first = asyncio.ensure_future(anext(results, None))
+    disconnect = asyncio.ensure_future(request.receive())
+    try:
+        while True:
+            done, _ = await asyncio.wait({first, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+            if first in done:
+                return first.result()
+            if disconnect.result().get("type") == "http.disconnect":
+                services.scheduler.cancel(state, "the client disconnected")
+                raise RpcError(Code.CANCELLED, "the client disconnected")
+            disconnect = asyncio.ensure_future(request.receive())
+    finally:
+        disconnect.cancel()
+        if not first.done():
+            first.cancel()
+
+
+def _require_handle(handle: wire.AsyncHandle | None) -> str:
+    if handle is None or not handle.async_handle:
+        raise RpcError(Code.INVALID_ARGUMENT, "asyncHandle: required (the value AsyncGenerate returned)")
+    return handle.async_handle
+
+
+class GenerationController(Controller):
+    path = "/grpcgateway"
+    tags = ["GenerationService"]
+
+    @post(
+        "/generate",
+        status_code=200,
+        dto=WireBody[wire.Request],
+        return_dto=None,
+        summary="Generate",
+        description='Runs a Request. Answers stream back as NDJSON lines `{"result": Answer}` as each image is '
+        'ready; a failure after the first answer ends the stream with one `{"error": Status}` line, a failure '
+        "before it is a plain google.rpc.Status error response.",
+        response_description='NDJSON: one `{"result": Answer}` object per line',
+    )
+    async def generate(self, request: Request, services: NamedDependency[Services], data: wire.Request | None = None) -> Stream:
+        state = await services.accept(data)
+        first = await _first_result(request, state, services)
+
+        async def lines() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                if first is not None:
+                    yield _result_line(state, first)
+                    try:
+                        async for result in state.stream():
+                            if result.index != first.index:
+                                yield _result_line(state, result)
+                    except RpcError as exc:
+                        yield b'{"error":' + status_body(exc.code, exc.message) + b"}\n"
+                finished = True
+            finally:
+                if not finished and not state.done:  # the client went away mid-stream
+                    services.scheduler.cancel(state, "the client disconnected")
+
+        return Stream(lines(), media_type=NDJSON, status_code=200)
+
+    @post("/asyncGenerate", status_code=200, dto=WireBody[wire.Request], return_dto=None, summary="AsyncGenerate",
+          description="Validates the Request like Generate, queues it and returns a handle at once.")
+    async def async_generate(self, services: NamedDependency[Services], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
+        state = await services.accept(data)
+        handle = services.async_store.add(state)
+        return _json(wire.AsyncHandle(request_id=state.job.request_id, async_handle=handle))
+
+    @post("/asyncResult", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncResult",
+          description="Returns the answers produced since the last call (each once), waiting up to "
+          "jobs.async_poll_wait_seconds for one; `complete` with `status` once the job is done and drained.")
+    async def async_result(self, services: NamedDependency[Services], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncAnswer]:
+        taken = await services.async_store.take(_require_handle(data))
+        answers = [answer_for(taken.state, result) for result in taken.results]
+        status = wire.AsyncStatus(code=int(taken.code), message=taken.message) if taken.complete else None
+        return _json(wire.AsyncAnswer(answer=answers, complete=taken.complete, status=status))
+
+    @post("/asyncCancel", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncCancel",
+          description="Stops a queued job at once and a running one at its next step; undelivered answers are dropped.")
+    async def async_cancel(self, services: NamedDependency[Services], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncCancelAnswer]:
+        services.async_store.cancel(_require_handle(data))
+        return _json(wire.AsyncCancelAnswer())

@@ -1,0 +1,31 @@
+"""The built-in ``test-pattern`` engine kind and its samplers, registered like any plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sfumato.hookspecs import hookimpl
+from sfumato.records import EngineKind, SamplerSpec
+
+KIND = "test-pattern"
+
+
+@hookimpl
+def register_engines(register: Callable[[EngineKind], None]) -> None:
+    register(
+        EngineKind(
+            name=KIND,
+            factory="sfumato.builtin.test_pattern_engine:TestPatternEngine",
+            description="Deterministic procedural images in milliseconds, no model or GPU: for client development and CI.",
+        )
+    )
+
+
+@hookimpl
+def register_samplers(register: Callable[[SamplerSpec], None]) -> None:
+    register(SamplerSpec(name="SAMPLER_K_EULER", number=2, engine_kind=KIND, factory="smooth",
+                         description="Smooth interference waves."))
+    register(SamplerSpec(name="SAMPLER_K_EULER_ANCESTRAL", number=3, engine_kind=KIND, factory="grain",
+                         description="Waves plus seeded grain; eta scales the grain.", supports_eta=True))
+    register(SamplerSpec(name="SAMPLER_DDIM", number=0, engine_kind=KIND, factory="posterize",
+                         description="Waves posterized to eight levels per channel."))

@@ -1,0 +1,243 @@
+"""``sfumato serve | engines | plugins | generate`` (also ``python -m sfumato``)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SERVER = "http://127.0.0.1:5000"
+
+
+def _server_default() -> str:
+    return os.environ.get("SFUMATO_SERVER", DEFAULT_SERVER)
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from sfumato.config import load_settings
+    from sfumato.plugins import load_plugins
+
+    settings = load_settings(args.config)
+    only = args.only_plugins.split(",") if getattr(args, "only_plugins", None) else None
+    plugins = load_plugins(strict=args.strict, only=only)
+    return settings, plugins
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sfumato.api.app import create_app
+    from sfumato.config import ConfigError
+    from sfumato.engine_pool import EngineSetupError
+    from sfumato.plugins import PluginLoadError
+
+    try:
+        settings, plugins = _load(args)
+        if args.host:
+            settings.server.host = args.host
+        if args.port is not None:
+            settings.server.port = args.port
+        logging.basicConfig(
+            level=settings.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        for failure in plugins.failures:
+            print(f"warning: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
+        app = create_app(settings, plugins)
+    except (ConfigError, PluginLoadError, EngineSetupError) as exc:
+        print(f"sfumato: {exc}", file=sys.stderr)
+        return 2
+    host, port = settings.server.host, settings.server.port
+    if host not in ("127.0.0.1", "localhost", "::1") and not settings.server.api_keys:
+        print(f"warning: listening on {host} without API keys: anyone who can reach it can use it", file=sys.stderr)
+    engines = ", ".join(app.state.services.pool.slots) or "none"
+    print(f"sfumato serving on http://{host}:{port} (engines: {engines}; docs at /docs)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(settings.jobs.shutdown_grace_seconds) + 5)
+    return 0
+
+
+def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    import httpx
+
+    headers = {}
+    key = args.api_key or os.environ.get("SFUMATO_API_KEY")
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return httpx.Client(base_url=args.server, headers=headers, timeout=httpx.Timeout(30.0, read=120.0))
+
+
+def _fail_response(response: Any) -> int:
+    try:
+        body = response.json()
+        message = f"{body.get('message')} (code {body.get('code')})"
+    except ValueError:
+        message = response.text[:500]
+    print(f"sfumato: HTTP {response.status_code}: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    if args.server:
+        with _client(args) as client:
+            response = client.get("/grpcgateway/engines")
+        if response.status_code != 200:
+            return _fail_response(response)
+        for engine in response.json().get("engine", []):
+            samplers = ", ".join(s["sampler"] for s in engine.get("supportedSamplers", []))
+            state = "ready" if engine.get("ready") else "loading"
+            print(f"{engine['id']:<24} {state:<8} {engine.get('name', '')}\n{'':<34}samplers: {samplers}")
+        return 0
+    settings, plugins = _load(args)
+    for entry in settings.engines:
+        kind = "" if entry.kind in plugins.engine_kinds else "  (kind not installed)"
+        print(f"{entry.id:<24} kind={entry.kind:<14} model={entry.model or '-'}{kind}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    if args.server:
+        with _client(args) as client:
+            response = client.get("/plugins")
+        if response.status_code != 200:
+            return _fail_response(response)
+        report = response.json()["plugins"]
+    else:
+        _, plugins = _load(args)
+        report = [info.as_dict() for info in plugins.infos]
+    for info in report:
+        version = f" {info['version']}" if info.get("version") else ""
+        print(f"{info['name']} ({info.get('distribution') or 'local'}{version})")
+        for what in ("engines", "samplers", "adjustments"):
+            if info.get(what):
+                print(f"    {what}: {', '.join(info[what])}")
+        if info.get("error"):
+            print(f"    FAILED: {info['error']}")
+    return 1 if any(info.get("error") for info in report) else 0
+
+
+def _request_body(args: argparse.Namespace) -> dict[str, Any]:
+    prompts: list[dict[str, Any]] = [{"text": args.prompt}]
+    if args.negative:
+        prompts.append({"text": args.negative, "parameters": {"weight": -1.0}})
+    image: dict[str, Any] = {"samples": args.samples}
+    for name in ("width", "height", "steps"):
+        if getattr(args, name) is not None:
+            image[name] = getattr(args, name)
+    if args.seed is not None:
+        image["seed"] = [args.seed]
+    if args.sampler:
+        image["transform"] = {"diffusion": args.sampler}
+    if args.cfg_scale is not None:
+        image["parameters"] = [{"sampler": {"cfgScale": args.cfg_scale}}]
+    return {"engineId": args.engine or "", "prompt": prompts, "image": image}
+
+
+def _output_path(base: Path, index: int, total: int) -> Path:
+    return base if total == 1 else base.with_name(f"{base.stem}-{index}{base.suffix or '.png'}")
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    started = time.monotonic()
+    written = 0
+    with _client(args) as client:
+        response = client.post("/grpcgateway/asyncGenerate", json=_request_body(args))
+        if response.status_code != 200:
+            return _fail_response(response)
+        handle = response.json()
+        try:
+            while True:
+                response = client.post("/grpcgateway/asyncResult", json=handle)
+                if response.status_code != 200:
+                    return _fail_response(response)
+                result = response.json()
+                for answer in result.get("answer", []):
+                    for artifact in answer.get("artifacts", []):
+                        path = _output_path(output, int(artifact.get("index", 0)), args.samples)
+                        path.write_bytes(base64.b64decode(artifact["binary"]))
+                        written += 1
+                        print(f"\n  wrote {path} (seed {artifact.get('seed', 0)})", file=sys.stderr)
+                elapsed = time.monotonic() - started
+                print(f"\r{written}/{args.samples} images, {elapsed:5.1f}s", end="", file=sys.stderr, flush=True)
+                if result.get("complete"):
+                    status = result.get("status") or {}
+                    print(file=sys.stderr)
+                    if status.get("code", 0):
+                        print(f"sfumato: generation failed: {status.get('message')} (code {status['code']})", file=sys.stderr)
+                        return 1
+                    return 0
+        except KeyboardInterrupt:
+            client.post("/grpcgateway/asyncCancel", json=handle)
+            print("\ncancelled", file=sys.stderr)
+            return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sfumato", description="Self-hosted image generation server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def local_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="TOML config file (default: $SFUMATO_CONFIG or the embedded default)")
+        p.add_argument("--strict", action="store_true", help="fail if any plugin fails to load")
+        p.add_argument("--only-plugins", help="comma-separated entry-point names to load (default: all)")
+
+    def remote_options(p: argparse.ArgumentParser, default: str | None) -> None:
+        p.add_argument("--server", default=default, help="server URL" + (f" (default {default})" if default else ""))
+        p.add_argument("--api-key", help="API key (default: $SFUMATO_API_KEY)")
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    local_options(serve)
+    serve.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default from config: 5000)")
+    serve.set_defaults(func=cmd_serve)
+
+    engines = sub.add_parser("engines", help="list engines (configured locally, or of a running --server)")
+    local_options(engines)
+    remote_options(engines, None)
+    engines.set_defaults(func=cmd_engines)
+
+    plugins = sub.add_parser("plugins", help="list plugins, what they registered and failures")
+    local_options(plugins)
+    remote_options(plugins, None)
+    plugins.set_defaults(func=cmd_plugins)
+
+    generate = sub.add_parser("generate", help="generate images on a running server")
+    generate.add_argument("prompt")
+    generate.add_argument("-o", "--output", default="out.png", help="output PNG (several samples: out-1.png, …)")
+    generate.add_argument("--negative", help="negative prompt")
+    generate.add_argument("--engine", help="engine id (default: the server's default engine)")
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--width", type=int)
+    generate.add_argument("--height", type=int)
+    generate.add_argument("--steps", type=int)
+    generate.add_argument("--samples", type=int, default=1)
+    generate.add_argument("--sampler", help="e.g. SAMPLER_K_EULER")
+    generate.add_argument("--cfg-scale", type=float)
+    remote_options(generate, _server_default())
+    generate.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "server", None) is None and args.command == "generate":
+        args.server = _server_default()
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a CLI prints errors, it does not dump tracebacks
+        if type(exc).__module__.startswith("httpx"):
+            print(f"sfumato: cannot reach the server at {getattr(args, 'server', '?')}: {exc}", file=sys.stderr)
+            return 1
+        if type(exc).__name__ in ("ConfigError", "PluginLoadError"):
+            print(f"sfumato: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+

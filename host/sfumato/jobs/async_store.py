@@ -1,0 +1,92 @@
+"""Async handles (API.md §7): consume-once results, retention after completion, cancel."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sfumato.errors import Code, RpcError
+from sfumato.jobs.scheduler import Scheduler
+from sfumato.jobs.state import ImageResult, JobState
+
+
+@dataclass
+class AsyncTake:
+    state: JobState
+    results: list[ImageResult]
+    complete: bool
+    code: Code = Code.OK
+    message: str = ""
+
+
+@dataclass
+class _Entry:
+    state: JobState
+    delivered: int = 0
+
+
+def _gone(handle: str) -> RpcError:
+    return RpcError(Code.NOT_FOUND, f"asyncHandle: no such async handle {handle!r} (finished results are delivered once and kept for a limited time)")
+
+
+class AsyncStore:
+    def __init__(self, scheduler: Scheduler, *, retention_seconds: float, poll_wait_seconds: float) -> None:
+        self.scheduler = scheduler
+        self.retention = retention_seconds
+        self.poll_wait = poll_wait_seconds
+        self._entries: dict[str, _Entry] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, state: JobState) -> str:
+        self.purge()
+        handle = uuid.uuid4().hex
+        self._entries[handle] = _Entry(state)
+        return handle
+
+    def purge(self) -> None:
+        """Forget jobs that finished more than ``retention`` seconds ago."""
+        cutoff = time.monotonic() - self.retention
+        expired = [
+            handle
+            for handle, entry in self._entries.items()
+            if entry.state.finished_at is not None and entry.state.finished_at < cutoff
+        ]
+        for handle in expired:
+            del self._entries[handle]
+
+    def _get(self, handle: str) -> _Entry:
+        self.purge()
+        entry = self._entries.get(handle)
+        if entry is None:
+            raise _gone(handle)
+        return entry
+
+    def _take_now(self, handle: str, entry: _Entry) -> AsyncTake:
+        # No await between reading and advancing: concurrent pollers never share a result.
+        state = entry.state
+        fresh = state.results[entry.delivered :]
+        entry.delivered += len(fresh)
+        if state.done and entry.delivered >= len(state.results):
+            del self._entries[handle]
+            assert state.code is not None
+            return AsyncTake(state, fresh, True, state.code, state.message if state.code != Code.OK else "")
+        return AsyncTake(state, fresh, False)
+
+    async def take(self, handle: str) -> AsyncTake:
+        entry = self._get(handle)
+        taken = self._take_now(handle, entry)
+        if taken.results or taken.complete:
+            return taken
+        await entry.state.wait_changed(self.poll_wait)
+        if self._entries.get(handle) is not entry:
+            raise _gone(handle)
+        return self._take_now(handle, entry)
+
+    def cancel(self, handle: str) -> None:
+        entry = self._get(handle)
+        del self._entries[handle]
+        if not entry.state.done:
+            self.scheduler.cancel(entry.state)

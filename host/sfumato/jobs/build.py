@@ -1,0 +1,253 @@
+"""Request (wire) → GenerationJob, validated against the engine (API.md §4).
+
+Blocking (decodes images, runs adjustments): call it off the event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sfumato import _ops
+from sfumato.config import LimitSettings
+from sfumato.engines import EngineDescription, EngineLimits
+from sfumato.errors import Code, RpcError, invalid, unimplemented
+from sfumato.images import mask_plane, to_rgb
+from sfumato.jobs.job import GenerationJob, HiresSettings, SamplerSettings
+from sfumato.jobs.prompts import split_prompts
+from sfumato.jobs.step_params import DEFAULT_CFG_SCALE, DEFAULT_STRENGTH_WITH_INIT, resolve_step_values
+from sfumato.records import AdjustmentSpec, ExtensionParam, SamplerSpec
+
+UINT32 = 2**32
+IMAGE_TYPES = {None, "ARTIFACT_NONE", "ARTIFACT_IMAGE"}
+
+
+def _enum(value: Any) -> str | None:
+    return None if value is None else getattr(value, "value", value)
+
+
+def build_job(
+    request: Any,
+    *,
+    engine_id: str,
+    description: EngineDescription,
+    limits: EngineLimits,
+    samplers: Mapping[str, SamplerSpec],
+    input_limits: LimitSettings,
+    adjustments: Mapping[str, AdjustmentSpec],
+) -> GenerationJob:
+    requested = _enum(request.requested_type)
+    if requested not in IMAGE_TYPES:
+        raise unimplemented(f"requestedType: {requested} is not supported; this server generates images (ARTIFACT_IMAGE)")
+    image = request.image
+    if image is None:
+        image = _EmptyImageParameters()
+
+    split = split_prompts(request.prompt or (), limits=input_limits, adjustments=adjustments)
+    if split.mask is not None and split.init_image is None:
+        raise invalid("prompt: a mask (ARTIFACT_MASK) needs an init image (ARTIFACT_IMAGE) to apply to")
+    if split.init_image is not None and not description.supports_init_image:
+        raise unimplemented(f"engine {engine_id!r} does not accept init images")
+    if split.mask is not None and not description.supports_mask:
+        raise unimplemented(f"engine {engine_id!r} does not accept masks")
+    if split.loras and not description.supports_lora:
+        raise unimplemented(f"engine {engine_id!r} does not accept LoRA artifacts")
+
+    width, height = _size(image, split.init_image, description, limits)
+    seeds = _seeds(image, limits, input_limits)
+    steps = _steps(image, description, limits)
+    sampler_name = _sampler_name(image, description, samplers, engine_id)
+    values = resolve_step_values(image.parameters or ())
+    sampler = SamplerSettings(
+        name=sampler_name,
+        cfg_scale=DEFAULT_CFG_SCALE if values.cfg_scale is None else values.cfg_scale,
+        eta=values.eta,
+        churn=values.churn,
+        churn_tmin=values.churn_tmin,
+        churn_tmax=values.churn_tmax,
+        sigma_min=values.sigma_min,
+        sigma_max=values.sigma_max,
+        karras_rho=values.karras_rho,
+        noise_type=values.noise_type,
+    )
+    _check_sampler_support(sampler, samplers[sampler_name])
+
+    init_image = mask = composite_mask = None
+    if split.init_image is not None:
+        init_image = _fit(to_rgb(split.init_image), width, height, "lanczos")
+    if split.mask is not None:
+        mask = mask_plane(_fit(split.mask, width, height, "bilinear"))
+        composite_mask = mask_plane(_fit(split.composite_mask, width, height, "bilinear"))
+    if values.schedule_start is not None:
+        strength = values.schedule_start
+    else:
+        strength = DEFAULT_STRENGTH_WITH_INIT if init_image is not None else 1.0
+
+    clip_guidance = values.guidance_strength or 0.0
+    if clip_guidance > 0 and not description.supports_clip_guidance:
+        raise unimplemented(
+            f"guidanceStrength {clip_guidance}: CLIP guidance is not implemented by engine {engine_id!r}; send 0 or omit it"
+        )
+
+    hires = None
+    if image.hires is not None and image.hires.enable:
+        oos = 0.0 if image.hires.oos_fraction is None else float(image.hires.oos_fraction)
+        if not (math.isfinite(oos) and 0.0 <= oos <= 1.0):
+            raise invalid(f"image.hires.oosFraction: must be in 0..1, got {oos}")
+        if not description.supports_hires:
+            raise unimplemented(f"image.hires: engine {engine_id!r} has no hires fix")
+        hires = HiresSettings(enable=True, oos_fraction=oos)
+    tiling = bool(image.tiling)
+    if tiling and not description.supports_tiling:
+        raise unimplemented(f"image.tiling: engine {engine_id!r} cannot make tileable images")
+
+    return GenerationJob(
+        request_id=request.request_id or str(uuid.uuid4()),
+        engine_id=engine_id,
+        width=width,
+        height=height,
+        seeds=seeds,
+        steps=steps,
+        sampler=sampler,
+        prompt=split.positive,
+        negative_prompt=split.negative,
+        init_image=init_image,
+        mask=mask,
+        composite_mask=composite_mask,
+        strength=strength,
+        loras=split.loras,
+        clip_guidance=clip_guidance,
+        hires=hires,
+        tiling=tiling,
+        extensions=_extensions(image, description.extensions, engine_id),
+    )
+
+
+class _EmptyImageParameters:
+    height = width = samples = steps = transform = extension = hires = tiling = None
+    seed: tuple[int, ...] = ()
+    parameters: tuple[Any, ...] = ()
+
+
+def _size(image: Any, init: np.ndarray | None, description: EngineDescription, limits: EngineLimits) -> tuple[int, int]:
+    width = image.width
+    height = image.height
+    if init is not None:
+        width = init.shape[1] if width is None else width
+        height = init.shape[0] if height is None else height
+    width = description.native_width if width is None else int(width)
+    height = description.native_height if height is None else int(height)
+    multiple = limits.size_multiple
+    for name, value, maximum in (("width", width, limits.max_width), ("height", height, limits.max_height)):
+        if value <= 0:
+            raise invalid(f"image.{name}: must be positive, got {value}")
+        if value % multiple:
+            raise invalid(f"image.{name}: {value} is not a multiple of {multiple}; try {max(multiple, value // multiple * multiple)}")
+        if value > maximum:
+            raise invalid(f"image.{name}: {value} is above this engine's limit of {maximum}")
+    if width * height > limits.max_pixels:
+        raise invalid(f"image: {width}×{height} = {width * height} pixels is above this engine's limit of {limits.max_pixels}")
+    return width, height
+
+
+def _seeds(image: Any, limits: EngineLimits, input_limits: LimitSettings) -> list[int]:
+    samples = 1 if image.samples is None else int(image.samples)
+    if not 1 <= samples <= limits.max_samples:
+        raise invalid(f"image.samples: must be 1..{limits.max_samples}, got {samples}")
+    given = list(image.seed or ())
+    if len(given) > input_limits.max_seed_entries:
+        raise invalid(f"image.seed: {len(given)} entries; the limit is {input_limits.max_seed_entries}")
+    seeds = [int(seed) % UINT32 for seed in given[:samples]]
+    if not seeds:
+        seeds = [secrets.randbelow(UINT32)]
+    while len(seeds) < samples:
+        seeds.append((seeds[-1] + 1) % UINT32)
+    return seeds
+
+
+def _steps(image: Any, description: EngineDescription, limits: EngineLimits) -> int:
+    steps = description.default_steps if image.steps is None else int(image.steps)
+    if not 1 <= steps <= limits.max_steps:
+        raise invalid(f"image.steps: must be 1..{limits.max_steps}, got {steps}")
+    return steps
+
+
+def _sampler_name(image: Any, description: EngineDescription, samplers: Mapping[str, SamplerSpec], engine_id: str) -> str:
+    transform = image.transform
+    name = None
+    if transform is not None:
+        if transform.upscaler is not None:
+            raise unimplemented("image.transform.upscaler: upscaling is not supported; use transform.diffusion")
+        name = _enum(transform.diffusion)
+    name = name or description.default_sampler
+    if name not in samplers:
+        available = ", ".join(sorted(samplers)) or "none"
+        raise invalid(f"image.transform.diffusion: engine {engine_id!r} has no sampler {name}; available: {available}")
+    return name
+
+
+def _check_sampler_support(settings: SamplerSettings, spec: SamplerSpec) -> None:
+    """Parameters the sampler would ignore are refused rather than silently dropped (API.md §4)."""
+    unsupported = []
+    if settings.eta is not None and not spec.supports_eta:
+        unsupported.append("eta")
+    if settings.churn is not None and not spec.supports_churn:
+        unsupported.append("churn")
+    if (settings.sigma_min is not None or settings.sigma_max is not None) and not spec.supports_sigma_limits:
+        unsupported.append("sigma.sigmaMin/sigmaMax")
+    if settings.karras_rho is not None and not spec.supports_karras_rho:
+        unsupported.append("sigma.karrasRho")
+    if settings.noise_type is not None and settings.noise_type not in spec.noise_types:
+        unsupported.append(f"noiseType {settings.noise_type}")
+    if unsupported:
+        raise invalid(
+            f"image.parameters[].sampler: {spec.name} does not support {', '.join(unsupported)} "
+            "(see supportedSamplers in ListEngines)"
+        )
+
+
+def _fit(pixels: np.ndarray, width: int, height: int, method: str) -> np.ndarray:
+    if pixels.shape[0] == height and pixels.shape[1] == width:
+        return pixels
+    return _ops.rescale(np.ascontiguousarray(pixels), width, height, 0, method)
+
+
+def _extensions(image: Any, declared: tuple[ExtensionParam, ...] | Any, engine_id: str) -> dict[str, Any]:
+    by_name = {param.name: param for param in declared}
+    values: dict[str, Any] = {param.name: param.default for param in declared if param.default is not None}
+    extension = image.extension
+    for position, parameter in enumerate((extension.parameters if extension else None) or ()):
+        path = f"image.extension.parameters[{position}]"
+        param = by_name.get(parameter.name)
+        if param is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise invalid(f"{path}.name: engine {engine_id!r} has no extension parameter {parameter.name!r} (accepted: {known})")
+        values[param.name] = _extension_value(param, parameter, path)
+    return values
+
+
+def _extension_value(param: ExtensionParam, parameter: Any, path: str) -> Any:
+    given = {"float": parameter.float, "int": parameter.int, "str": parameter.str}
+    set_kinds = [kind for kind, value in given.items() if value is not None]
+    if set_kinds != [param.type] and not (param.type == "float" and set_kinds == ["int"]):
+        raise invalid(f"{path}: {param.name!r} takes a {param.type} value (set '{param.type}')")
+    value = given[set_kinds[0]]
+    if param.type == "float":
+        value = float(value)
+        if not math.isfinite(value):
+            raise invalid(f"{path}.float: must be finite")
+    if param.type in ("float", "int"):
+        if param.minimum is not None and value < param.minimum or param.maximum is not None and value > param.maximum:
+            raise invalid(f"{path}: {param.name!r} must be in {param.minimum}..{param.maximum}, got {value}")
+    if param.choices and value not in param.choices:
+        raise invalid(f"{path}.str: {param.name!r} must be one of {', '.join(param.choices)}, got {value!r}")
+    return value
+
+
+def engine_not_found(engine_id: str, known: list[str]) -> RpcError:
+    return RpcError(Code.NOT_FOUND, f"engineId: no engine {engine_id!r}; available engines: {', '.join(known) or 'none'}")

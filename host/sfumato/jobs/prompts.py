@@ -1,0 +1,166 @@
+"""Splitting a Request's prompts into text fragments, init image, mask and LoRAs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sfumato.adjust import apply_adjustments, validate_adjustments
+from sfumato.config import LimitSettings
+from sfumato.errors import RpcError, Code, invalid
+from sfumato.images import decode_image
+from sfumato.jobs.job import LoraInput, WeightedText
+from sfumato.records import AdjustmentSpec
+
+# numpy dtypes for tensors.Dtype names (the API page's Tensor.data is raw little-endian bytes).
+TENSOR_DTYPES = {
+    "DT_FLOAT32": "<f4",
+    "DT_FLOAT64": "<f8",
+    "DT_FLOAT16": "<f2",
+    "DT_UINT8": "u1",
+    "DT_INT8": "i1",
+    "DT_INT16": "<i2",
+    "DT_INT32": "<i4",
+    "DT_INT64": "<i8",
+    "DT_BOOL": "?",
+}
+
+
+@dataclass
+class SplitPrompts:
+    positive: list[WeightedText] = field(default_factory=list)
+    negative: list[WeightedText] = field(default_factory=list)
+    init_image: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    composite_mask: np.ndarray | None = None
+    loras: list[LoraInput] = field(default_factory=list)
+
+
+def _name(value: Any) -> str:
+    return getattr(value, "value", value) if value is not None else "ARTIFACT_NONE"
+
+
+def _weight(prompt: Any, path: str) -> float:
+    parameters = prompt.parameters
+    weight = 1.0 if parameters is None or parameters.weight is None else float(parameters.weight)
+    if weight != weight or weight in (float("inf"), float("-inf")):
+        raise invalid(f"{path}.parameters.weight: must be a finite number")
+    return weight
+
+
+def split_prompts(
+    prompts: Sequence[Any], *, limits: LimitSettings, adjustments: Mapping[str, AdjustmentSpec]
+) -> SplitPrompts:
+    """Classify prompts (API.md §4) and decode/adjust their images. Blocking: run off the event loop."""
+    if len(prompts) > limits.max_prompts:
+        raise invalid(f"prompt: {len(prompts)} prompts sent; the limit is {limits.max_prompts} (limits.max_prompts)")
+    result = SplitPrompts()
+    for position, prompt in enumerate(prompts):
+        path = f"prompt[{position}]"
+        weight = _weight(prompt, path)
+        if prompt.text is not None:
+            _add_text(result, prompt.text, weight, path + ".text", limits)
+        elif prompt.tokens is not None:
+            raise RpcError(
+                Code.UNIMPLEMENTED, f"{path}.tokens: token prompts are not supported; send the prompt as text"
+            )
+        elif prompt.artifact is not None:
+            _add_artifact(result, prompt.artifact, weight, path + ".artifact", limits, adjustments)
+        else:
+            raise invalid(f"{path}: a prompt must set one of text, tokens or artifact")
+    return result
+
+
+def _add_text(result: SplitPrompts, text: str, weight: float, path: str, limits: LimitSettings) -> None:
+    if len(text) > limits.max_prompt_chars:
+        raise invalid(f"{path}: {len(text)} characters; the limit is {limits.max_prompt_chars} (limits.max_prompt_chars)")
+    if weight > 0:
+        result.positive.append(WeightedText(text, weight))
+    elif weight < 0:
+        result.negative.append(WeightedText(text, -weight))
+
+
+def _decode_artifact_image(artifact: Any, path: str, limits: LimitSettings) -> np.ndarray:
+    if artifact.binary is None:
+        raise invalid(f"{path}.binary: an image artifact needs its image bytes in 'binary'")
+    return decode_image(
+        bytes(artifact.binary), max_pixels=limits.max_input_pixels, max_side=limits.max_input_side, what=path + ".binary"
+    )
+
+
+def _add_artifact(
+    result: SplitPrompts,
+    artifact: Any,
+    weight: float,
+    path: str,
+    limits: LimitSettings,
+    adjustments: Mapping[str, AdjustmentSpec],
+) -> None:
+    kind = _name(artifact.type)
+    pre = list(artifact.adjustments or ())
+    post = list(artifact.post_adjustments or ())
+    if len(pre) + len(post) > limits.max_adjustments:
+        raise invalid(f"{path}: {len(pre) + len(post)} adjustments; the limit is {limits.max_adjustments} (limits.max_adjustments)")
+    validate_adjustments(pre, adjustments, path=path + ".adjustments")
+    validate_adjustments(post, adjustments, path=path + ".postAdjustments")
+
+    if kind == "ARTIFACT_IMAGE":
+        if result.init_image is not None:
+            raise invalid(f"{path}: only one init image (ARTIFACT_IMAGE) per request is supported")
+        pixels = _decode_artifact_image(artifact, path, limits)
+        result.init_image = apply_adjustments(pixels, pre, adjustments, path=path + ".adjustments")
+    elif kind == "ARTIFACT_MASK":
+        if result.mask is not None:
+            raise invalid(f"{path}: only one mask (ARTIFACT_MASK) per request is supported")
+        pixels = _decode_artifact_image(artifact, path, limits)
+        adjusted = apply_adjustments(pixels, pre, adjustments, path=path + ".adjustments")
+        result.mask = adjusted
+        result.composite_mask = apply_adjustments(adjusted, post, adjustments, path=path + ".postAdjustments")
+    elif kind == "ARTIFACT_LORA":
+        if len(result.loras) >= limits.max_loras:
+            raise invalid(f"{path}: more than {limits.max_loras} LoRAs (limits.max_loras)")
+        result.loras.append(_lora(artifact, weight, path))
+    elif kind == "ARTIFACT_TEXT":
+        if artifact.text is None:
+            raise invalid(f"{path}.text: an ARTIFACT_TEXT prompt needs 'text'")
+        _add_text(result, artifact.text, weight, path + ".text", limits)
+    else:
+        raise RpcError(
+            Code.UNIMPLEMENTED,
+            f"{path}.type: {kind} artifacts are not supported as prompts "
+            "(use ARTIFACT_IMAGE, ARTIFACT_MASK, ARTIFACT_LORA or ARTIFACT_TEXT)",
+        )
+
+
+def _lora(artifact: Any, weight: float, path: str) -> LoraInput:
+    if artifact.binary is not None:
+        data = bytes(artifact.binary)
+        if len(data) < 8:
+            raise invalid(f"{path}.binary: a LoRA must be a .safetensors file; got {len(data)} bytes")
+        return LoraInput(weight=weight, safetensors=data, key=LoraInput.content_key(data))
+    lora = artifact.lora
+    if lora is None or not lora.tensors:
+        raise invalid(f"{path}: a LoRA artifact needs a .safetensors file in 'binary' or tensors in 'lora.tensors'")
+    tensors = []
+    for index, tensor in enumerate(lora.tensors):
+        tensors.append(_tensor(tensor, f"{path}.lora.tensors[{index}]"))
+    target = _name(lora.target) if lora.target is not None else "LORA_UNET"
+    key = LoraInput.content_key(target.encode(), *(t.tobytes() + str(t.shape).encode() for t in tensors))
+    return LoraInput(weight=weight, target=target, tensors=tuple(tensors), key=key)
+
+
+def _tensor(tensor: Any, path: str) -> np.ndarray:
+    dtype_name = _name(tensor.dtype) if tensor.dtype is not None else "DT_INVALID"
+    dtype = TENSOR_DTYPES.get(dtype_name)
+    if dtype is None:
+        raise invalid(f"{path}.dtype: {dtype_name} is not supported (use one of {', '.join(TENSOR_DTYPES)})")
+    shape = tuple(int(dim) for dim in tensor.shape or ())
+    data = bytes(tensor.data or b"")
+    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize if shape else len(data)
+    if any(dim < 0 for dim in shape) or len(data) != expected:
+        raise invalid(f"{path}: shape {list(shape)} of {dtype_name} needs {expected} bytes of data, got {len(data)}")
+    array = np.frombuffer(data, dtype=dtype)
+    return array.reshape(shape) if shape else array

@@ -1,0 +1,306 @@
+"""The scheduler: a bounded queue and one worker thread per device.
+
+The event loop only enqueues and reads results; engines run on worker threads.
+Compatible jobs (equal ``engine.batch_key``) share batches up to the engine's
+``max_batch_size``; jobs are served oldest first, so none starves.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import threading
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from sfumato.engine_pool import EnginePool, EngineSlot
+from sfumato.errors import Cancelled, Code, RpcError
+from sfumato.images import encode_png
+from sfumato.jobs.cancel import BatchCancelToken
+from sfumato.jobs.compose import composite
+from sfumato.jobs.job import GeneratedImage, ImageTask
+from sfumato.jobs.state import ImageResult, JobState, now_ms
+from sfumato.metrics import Metrics
+
+log = logging.getLogger("sfumato.scheduler")
+
+
+@dataclass
+class _Pending:
+    state: JobState
+    slot: EngineSlot
+    key: Hashable
+    next_index: int = 0
+
+    @property
+    def waiting(self) -> bool:
+        return self.next_index == 0
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower()
+
+
+class Worker(threading.Thread):
+    """Loads its engines, then runs batches for them one at a time."""
+
+    def __init__(self, name: str, slots: list[EngineSlot], scheduler: Scheduler) -> None:
+        super().__init__(name=f"sfumato-worker-{name}", daemon=True)
+        self.slots = slots
+        self.scheduler = scheduler
+        self.pending: list[_Pending] = []
+        self.current: list[JobState] = []
+        self.task_states: list[JobState] = []
+        self.stopping = False
+
+    # ---- loading ----
+    def _load(self, slot: EngineSlot) -> None:
+        def report(line: str) -> None:
+            slot.load_status = line
+            log.info("engine %s: %s", slot.id, line)
+
+        started = time.monotonic()
+        try:
+            report("loading")
+            slot.engine.load(report)
+        except Exception as exc:  # a broken model must not take the server down
+            slot.load_error = f"{type(exc).__name__}: {exc}"
+            slot.load_status = "failed"
+            log.exception("engine %s failed to load", slot.id)
+            self._fail_slot(slot, RpcError(Code.UNAVAILABLE, f"engine {slot.id!r} failed to load: {slot.load_error}"))
+            return
+        slot.ready = True
+        slot.load_status = f"ready ({time.monotonic() - started:.1f}s)"
+        self.scheduler.metrics.engine_ready.labels(slot.id).set(1)
+        log.info("engine %s ready in %.1fs", slot.id, time.monotonic() - started)
+
+    def _fail_slot(self, slot: EngineSlot, error: RpcError) -> None:
+        with self.scheduler.condition:
+            doomed = [p for p in self.pending if p.slot is slot]
+            self.pending = [p for p in self.pending if p.slot is not slot]
+        for pending in doomed:
+            self.scheduler.finish(pending.state, error.code, error.message)
+
+    # ---- main loop ----
+    def run(self) -> None:
+        for slot in self.slots:
+            self._load(slot)
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            slot, tasks = batch
+            self._run_batch(slot, tasks)
+
+    def _next_batch(self) -> tuple[EngineSlot, list[ImageTask]] | None:
+        condition = self.scheduler.condition
+        with condition:
+            while True:
+                self.pending = [p for p in self.pending if not p.state.done]
+                ready = [p for p in self.pending if p.slot.ready]
+                if ready:
+                    break
+                if self.stopping:
+                    return None
+                condition.wait()
+            head = ready[0]
+            limit = head.slot.config.max_batch_size
+            window = self.scheduler.batch_window
+            # Under load, wait a few ms for compatible work to fill the batch; idle: start at once.
+            if window > 0 and len(self.pending) > 1 and self._available(head) < limit:
+                deadline = time.monotonic() + window
+                while self._available(head) < limit and not self.stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    condition.wait(remaining)
+            tasks: list[ImageTask] = []
+            for pending in list(self.pending):
+                if pending.slot is not head.slot or pending.key != head.key or pending.state.done:
+                    continue
+                job = pending.state.job
+                while pending.next_index < job.samples and len(tasks) < limit:
+                    if pending.waiting:
+                        self.scheduler.on_started(pending.state)
+                    tasks.append(ImageTask(job=job, index=pending.next_index, seed=job.seeds[pending.next_index]))
+                    pending.next_index += 1
+                if pending.next_index >= job.samples:
+                    self.pending.remove(pending)
+                if len(tasks) >= limit:
+                    break
+            self.task_states = [self.scheduler.states_by_job[id(task.job)] for task in tasks]
+            self.current = list(dict.fromkeys(self.task_states))
+            return head.slot, tasks
+
+    def _available(self, head: _Pending) -> int:
+        return sum(
+            p.state.job.samples - p.next_index
+            for p in self.pending
+            if p.slot is head.slot and p.key == head.key and not p.state.done
+        )
+
+    def _run_batch(self, slot: EngineSlot, tasks: list[ImageTask]) -> None:
+        metrics = self.scheduler.metrics
+        states = self.current
+        task_states = self.task_states
+        token = BatchCancelToken(state.job.cancel for state in states)
+
+        def progress(step: int, total: int) -> None:
+            for state in states:
+                state.set_progress(step, total)
+
+        started = time.monotonic()
+        try:
+            images = slot.engine.generate(tasks, progress, token)
+            if len(images) != len(tasks):
+                raise RpcError(Code.INTERNAL, f"engine {slot.id!r} returned {len(images)} images for {len(tasks)} tasks")
+            results = [self._finish_image(task, image) for task, image in zip(tasks, images, strict=True)]
+        except Cancelled:
+            for state in states:
+                if state.job.cancel.cancelled:
+                    self.scheduler.finish(state, Code.CANCELLED, "cancelled")
+                else:  # cannot happen with BatchCancelToken, but never leave a job hanging
+                    self.scheduler.finish(state, Code.ABORTED, "the batch was cancelled by another request")
+            return
+        except RpcError as exc:
+            self._fail(states, exc.code, exc.message)
+            return
+        except Exception as exc:  # an engine bug fails only this batch
+            code = Code.RESOURCE_EXHAUSTED if _is_out_of_memory(exc) else Code.INTERNAL
+            log.exception("engine %s failed on a batch of %d", slot.id, len(tasks))
+            self._fail(states, code, f"engine {slot.id!r} failed: {type(exc).__name__}: {exc}")
+            gc.collect()
+            return
+        finally:
+            self.current = []
+        metrics.generation_time.labels(slot.id).observe(time.monotonic() - started)
+        metrics.batch_size.labels(slot.id).observe(len(tasks))
+        for task, state, result in zip(tasks, task_states, results, strict=True):
+            if task.job.cancel.cancelled:
+                continue
+            state.add_result(result)
+            metrics.images.labels(slot.id).inc()
+        for state in states:
+            if len(state.results) >= state.job.samples:
+                self.scheduler.finish(state, Code.OK)
+
+    def _fail(self, states: list[JobState], code: Code, message: str) -> None:
+        with self.scheduler.condition:
+            self.pending = [p for p in self.pending if p.state not in states]
+        for state in states:
+            self.scheduler.finish(state, code, message)
+
+    @staticmethod
+    def _finish_image(task: ImageTask, image: GeneratedImage) -> ImageResult:
+        job = task.job
+        pixels = image.pixels
+        if pixels.ndim != 3 or pixels.shape[0] != job.height or pixels.shape[1] != job.width:
+            raise RpcError(
+                Code.INTERNAL, f"engine returned an image of shape {pixels.shape}, expected {job.height}×{job.width}"
+            )
+        if job.composite_mask is not None and job.init_image is not None:
+            pixels = composite(job.init_image, pixels, job.composite_mask)
+        parameters = dict(job.describe(), seed=task.seed, index=task.index)
+        png = encode_png(pixels, text={"sfumato": json.dumps(parameters, separators=(",", ":"))})
+        return ImageResult(index=task.index, seed=task.seed, png=png, filtered=image.filtered, created_ms=now_ms())
+
+
+class Scheduler:
+    def __init__(self, pool: EnginePool, *, queue_size: int, batch_window_ms: float, metrics: Metrics) -> None:
+        self.pool = pool
+        self.queue_size = queue_size
+        self.batch_window = batch_window_ms / 1000.0
+        self.metrics = metrics
+        self.condition = threading.Condition()
+        self.states_by_job: dict[int, JobState] = {}
+        self.workers: dict[str, Worker] = {}
+        self.accepting = True
+        for slot in pool.slots.values():
+            device = slot.describe().device
+            # Engines on one accelerator share its worker; CPU-side engines each get their own.
+            key = device if device.startswith(("cuda", "mps", "xpu")) else f"engine:{slot.id}"
+            worker = self.workers.get(key)
+            if worker is None:
+                worker = self.workers[key] = Worker(key.replace(":", "-"), [], self)
+            worker.slots.append(slot)
+            slot.worker = worker
+
+    def start(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for worker in self.workers.values() for p in worker.pending if p.waiting and not p.state.done)
+
+    def submit(self, state: JobState, slot: EngineSlot) -> None:
+        """Accept a validated job or refuse it at once (full queue, shutting down)."""
+        if not self.accepting:
+            raise RpcError(Code.UNAVAILABLE, "the server is shutting down")
+        slot.check_available()
+        key = slot.engine.batch_key(state.job)
+        with self.condition:
+            if self.queued >= self.queue_size:
+                self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
+                raise RpcError(
+                    Code.RESOURCE_EXHAUSTED,
+                    f"the queue is full ({self.queue_size} jobs waiting, jobs.queue_size); retry later",
+                )
+            self.states_by_job[id(state.job)] = state
+            assert slot.worker is not None
+            slot.worker.pending.append(_Pending(state=state, slot=slot, key=key))
+            self.metrics.queue_depth.labels(slot.id).inc()
+            self.condition.notify_all()
+
+    def on_started(self, state: JobState) -> None:
+        state.started_at = time.monotonic()
+        engine = state.job.engine_id
+        self.metrics.queue_depth.labels(engine).dec()
+        self.metrics.queue_wait.labels(engine).observe(state.started_at - state.enqueued_at)
+
+    def finish(self, state: JobState, code: Code, message: str = "") -> None:
+        was_waiting = state.started_at is None
+        if state.finish(code, message):
+            engine = state.job.engine_id
+            if was_waiting:
+                self.metrics.queue_depth.labels(engine).dec()
+            if code != Code.OK:
+                self.metrics.errors.labels(engine, code.name).inc()
+            with self.condition:
+                self.states_by_job.pop(id(state.job), None)
+                self.condition.notify_all()
+
+    def cancel(self, state: JobState, message: str = "cancelled") -> None:
+        """Stop a job: a queued one at once, a running one at its engine's next step."""
+        state.job.cancel.cancel(message)
+        with self.condition:
+            for worker in self.workers.values():
+                worker.pending = [p for p in worker.pending if p.state is not state]
+        self.finish(state, Code.CANCELLED, message)
+
+    def shutdown(self, grace_seconds: float) -> None:
+        """Refuse new work, fail queued jobs, give running ones ``grace_seconds``, then cancel them."""
+        self.accepting = False
+        with self.condition:
+            for worker in self.workers.values():
+                doomed = [p.state for p in worker.pending if p.waiting]
+                worker.pending = [p for p in worker.pending if not p.waiting]
+                for state in doomed:
+                    self.finish(state, Code.UNAVAILABLE, "the server shut down before this job started")
+                worker.stopping = True
+            self.condition.notify_all()
+        deadline = time.monotonic() + grace_seconds
+        for worker in self.workers.values():
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in self.workers.values():
+            if worker.is_alive():
+                for state in list(worker.current) + [p.state for p in worker.pending]:
+                    self.cancel(state, "the server shut down while this job was running")
+                worker.join(5.0)
+        for slot in self.pool.slots.values():
+            try:
+                slot.engine.close()
+            except Exception:
+                log.exception("engine %s failed to close", slot.id)

@@ -1,0 +1,249 @@
+"""pytest fixtures for sfumato and its plugin authors (registered as the ``sfumato`` pytest plugin).
+
+    def test_my_engine(sfumato_server_factory, request_builder):
+        server = sfumato_server_factory(config=MY_TOML, plugins=["my_plugin"])
+        answers = server.generate(request_builder().engine("mine").prompt("a cat").build())
+        assert answers[0]["artifacts"][0]["mime"] == "image/png"
+
+The server is a real ``sfumato serve`` process on a free loopback port, loading
+only the named entry points (plus the built-in adjustments) in strict mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+BUILTIN_PLUGINS = ("adjustments",)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse_stream(body: bytes) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Split a Generate NDJSON body into its answers and the final error (if any)."""
+    answers: list[dict[str, Any]] = []
+    error = None
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if "result" in item:
+            answers.append(item["result"])
+        elif "error" in item:
+            error = item["error"]
+        else:
+            raise AssertionError(f"stream line is neither result nor error: {line[:200]!r}")
+    return answers, error
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    api_key: str | None = None
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers.update(kwargs.pop("headers", {}))
+        return httpx.Client(base_url=self.url, headers=headers, timeout=kwargs.pop("timeout", 60.0), **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> httpx.Response:
+        with self.client() as client:
+            if isinstance(body, (bytes, str)):
+                return client.post(path, content=body, headers={"Content-Type": "application/json"}, **kwargs)
+            return client.post(path, json=body, **kwargs)
+
+    def generate(self, body: Any) -> list[dict[str, Any]]:
+        """Run Generate and return the answers; fail the test on any error."""
+        response = self.post("/grpcgateway/generate", body)
+        assert response.status_code == 200, f"Generate failed: {response.status_code} {response.text[:500]}"
+        answers, error = parse_stream(response.content)
+        assert error is None, f"stream ended with an error: {error}"
+        return answers
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(
+    tmp_dir: Path,
+    *,
+    config: str | None = None,
+    plugins: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    api_key: str | None = None,
+    wait_ready: bool = True,
+    timeout: float = 120.0,
+) -> RunningServer:
+    port = free_port()
+    command = [sys.executable, "-m", "sfumato", "serve", "--strict", "--host", "127.0.0.1", "--port", str(port)]
+    if config is not None:
+        config_path = tmp_dir / f"sfumato-{port}.toml"
+        config_path.write_text(config)
+        command += ["--config", str(config_path)]
+    if plugins is not None:
+        command += ["--only-plugins", ",".join(dict.fromkeys([*plugins, *BUILTIN_PLUGINS]))]
+    environment = dict(os.environ, **(env or {}))
+    environment.setdefault("SFUMATO_CACHE_DIR", str(tmp_dir / "cache"))
+    if api_key:
+        environment["SFUMATO_API_KEYS"] = api_key
+    log_path = tmp_dir / f"server-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path, api_key)
+    deadline = time.monotonic() + timeout
+    probe = "/readyz" if wait_ready else "/healthz"
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"sfumato serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + probe, timeout=2.0).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"sfumato serve did not become ready in {timeout}s:\n{server.log()}")
+        time.sleep(0.05)
+
+
+@dataclass
+class RequestBuilder:
+    """Builds Request JSON (proto3 JSON, camelCase) for tests."""
+
+    body: dict[str, Any] = field(default_factory=lambda: {"prompt": [], "image": {}})
+
+    def engine(self, engine_id: str) -> RequestBuilder:
+        self.body["engineId"] = engine_id
+        return self
+
+    def request_id(self, request_id: str) -> RequestBuilder:
+        self.body["requestId"] = request_id
+        return self
+
+    def prompt(self, text: str, weight: float | None = None) -> RequestBuilder:
+        prompt: dict[str, Any] = {"text": text}
+        if weight is not None:
+            prompt["parameters"] = {"weight": weight}
+        self.body["prompt"].append(prompt)
+        return self
+
+    def artifact(self, kind: str, png: bytes, *, adjustments: list[Any] | None = None,
+                 post_adjustments: list[Any] | None = None, weight: float | None = None) -> RequestBuilder:
+        artifact: dict[str, Any] = {"type": kind, "binary": base64.b64encode(png).decode()}
+        if adjustments:
+            artifact["adjustments"] = adjustments
+        if post_adjustments:
+            artifact["postAdjustments"] = post_adjustments
+        prompt: dict[str, Any] = {"artifact": artifact}
+        if weight is not None:
+            prompt["parameters"] = {"weight": weight}
+        self.body["prompt"].append(prompt)
+        return self
+
+    def init_image(self, png: bytes, **kwargs: Any) -> RequestBuilder:
+        return self.artifact("ARTIFACT_IMAGE", png, **kwargs)
+
+    def mask(self, png: bytes, **kwargs: Any) -> RequestBuilder:
+        return self.artifact("ARTIFACT_MASK", png, **kwargs)
+
+    def lora(self, safetensors: bytes, weight: float = 1.0) -> RequestBuilder:
+        return self.artifact("ARTIFACT_LORA", safetensors, weight=weight)
+
+    def size(self, width: int, height: int) -> RequestBuilder:
+        self.body["image"].update(width=str(width), height=str(height))
+        return self
+
+    def seeds(self, *seeds: int) -> RequestBuilder:
+        self.body["image"]["seed"] = list(seeds)
+        return self
+
+    def samples(self, count: int) -> RequestBuilder:
+        self.body["image"]["samples"] = str(count)
+        return self
+
+    def steps(self, count: int) -> RequestBuilder:
+        self.body["image"]["steps"] = str(count)
+        return self
+
+    def sampler(self, name: str) -> RequestBuilder:
+        self.body["image"]["transform"] = {"diffusion": name}
+        return self
+
+    def _step_parameter(self) -> dict[str, Any]:
+        parameters = self.body["image"].setdefault("parameters", [{}])
+        return parameters[0]
+
+    def cfg_scale(self, value: float) -> RequestBuilder:
+        self._step_parameter().setdefault("sampler", {})["cfgScale"] = value
+        return self
+
+    def strength(self, start: float) -> RequestBuilder:
+        self._step_parameter()["schedule"] = {"start": start}
+        return self
+
+    def tiling(self, enabled: bool = True) -> RequestBuilder:
+        self.body["image"]["tiling"] = enabled
+        return self
+
+    def extension(self, name: str, value: float | int | str) -> RequestBuilder:
+        kind = "str" if isinstance(value, str) else "int" if isinstance(value, int) else "float"
+        encoded: Any = str(value) if kind == "int" else value
+        extension = self.body["image"].setdefault("extension", {"parameters": []})
+        extension["parameters"].append({"name": name, kind: encoded})
+        return self
+
+    def build(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.body))
+
+
+@pytest.fixture
+def request_builder() -> type[RequestBuilder]:
+    """``request_builder()`` starts a new Request body."""
+    return RequestBuilder
+
+
+@pytest.fixture
+def sfumato_server_factory(tmp_path: Path) -> Iterator[Any]:
+    """``factory(config=TOML, plugins=[entry point names], env={...}, api_key=...)`` → RunningServer."""
+    servers: list[RunningServer] = []
+
+    def factory(**kwargs: Any) -> RunningServer:
+        server = start_server(tmp_path, **kwargs)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+def decode_png_artifact(answer: dict[str, Any]) -> bytes:
+    return base64.b64decode(answer["artifacts"][0]["binary"])
