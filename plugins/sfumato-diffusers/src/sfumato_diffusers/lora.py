@@ -47,8 +47,10 @@ def lora_projections(module: torch.nn.Module, suffixes: Sequence[str]) -> list[t
     """The Linear layers whose names end in one of ``suffixes``, in ``named_modules()`` order."""
     found = []
     for name, child in module.named_modules():
-        if isinstance(child, torch.nn.Linear) and any(name.endswith("." + s) for s in suffixes):
-            found.append((name, child))
+        # Once an adapter is loaded, peft wraps each target and the Linear becomes its base_layer.
+        target = name.removesuffix(".base_layer")
+        if isinstance(child, torch.nn.Linear) and any(target.endswith("." + s) for s in suffixes):
+            found.append((target, child))
     return found
 
 

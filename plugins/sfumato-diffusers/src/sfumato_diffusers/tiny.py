@@ -141,17 +141,6 @@ def build_tiny_pipeline(path: str | os.PathLike[str], seed: int = 0, inpaint: bo
 
 
 LoraLayout = Literal["kohya", "diffusers", "peft"]
-_UNET_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
-
-
-def _attention_projections(unet: torch.nn.Module) -> list[tuple[str, torch.nn.Linear]]:
-    found = []
-    for name, module in unet.named_modules():
-        if any(name.endswith("." + p) for p in _UNET_PROJECTIONS) and isinstance(module, torch.nn.Linear):
-            found.append((name, module))
-    return found
-
-
 def make_tiny_lora(
     model_path: str | os.PathLike[str],
     layout: LoraLayout = "peft",
@@ -168,10 +157,12 @@ def make_tiny_lora(
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save
 
+    from sfumato_diffusers.lora import TENSOR_TARGETS, lora_projections
+
     unet = UNet2DConditionModel.from_pretrained(Path(model_path) / "unet", local_files_only=True)
     generator = torch.Generator().manual_seed(seed)
     tensors: dict[str, torch.Tensor] = {}
-    for name, linear in _attention_projections(unet):
+    for name, linear in lora_projections(unet, TENSOR_TARGETS["LORA_UNET"][1]):
         down = torch.randn(rank, linear.in_features, generator=generator) * scale
         up = torch.randn(linear.out_features, rank, generator=generator) * scale
         if layout == "kohya":
