@@ -1,0 +1,639 @@
+//! Gaussian blur with reflect-101 borders (OpenCV's BORDER_REFLECT_101) and the
+//! directional UP/DOWN variants.
+//!
+//! The reference is a separable Gaussian whose kernel length is the next odd
+//! number ≥ 6σ. Small sigmas run exactly that kernel (f32, symmetric taps);
+//! from `IIR_MIN_SIGMA` on, a 4th-order Deriche recursive filter (two parallel
+//! second-order sections, causal + anti-causal) runs in constant time per
+//! pixel whatever σ is. Its lines are padded with the reflect-101 extension
+//! for 4σ, beyond which a constant continuation is assumed.
+use rayon::prelude::*;
+
+use crate::error::{OpsError, Result};
+use crate::image::{restore_alpha, Image, ImageView, Sample};
+use crate::simd::multiversion;
+
+/// From this sigma on the recursive filter replaces the exact kernel.
+pub const IIR_MIN_SIGMA: f64 = 4.0;
+/// Rounds of the directional blur (the reference definition; fewer drift).
+pub const DIRECTIONAL_ROUNDS: usize = 256;
+/// Floats of one row processed per inner block (keeps accumulators in L1).
+const COLUMN_BLOCK: usize = 1024;
+/// Output rows per parallel task of the exact kernel.
+const ROWS_PER_TASK: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    None,
+    Up,
+    Down,
+}
+
+impl Direction {
+    pub fn from_code(code: i64) -> Result<Self> {
+        match code {
+            0 => Ok(Direction::None),
+            1 => Ok(Direction::Up),
+            2 => Ok(Direction::Down),
+            _ => Err(OpsError::invalid(format!("unknown blur direction {code} (expected 0, 1 or 2)"))),
+        }
+    }
+}
+
+/// Radius of the reference kernel: its length is the next odd integer ≥ 6σ.
+pub fn kernel_radius(sigma: f64) -> usize {
+    let length = (6.0 * sigma).ceil() as usize;
+    let length = if length.is_multiple_of(2) { length + 1 } else { length };
+    length / 2
+}
+
+/// Normalised kernel half: `[w0, w1, …, wr]`, computed in f64.
+pub fn kernel_half(sigma: f64) -> Vec<f32> {
+    let radius = kernel_radius(sigma);
+    let raw: Vec<f64> = (0..=radius).map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp()).collect();
+    let total = raw[0] + 2.0 * raw[1..].iter().sum::<f64>();
+    raw.iter().map(|w| (w / total) as f32).collect()
+}
+
+/// Index of position `i` in a line of `n` samples under reflect-101
+/// (`… 2 1 | 0 1 2 … n−1 | n−2 …`), for any distance outside.
+#[inline(always)]
+pub fn reflect101(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let m = i.rem_euclid(period);
+    (if m >= n as isize { period - m } else { m }) as usize
+}
+
+fn validate_sigma(sigma: f64) -> Result<()> {
+    if !sigma.is_finite() || sigma < 0.0 {
+        return Err(OpsError::invalid(format!("blur sigma must be a finite number ≥ 0, not {sigma}")));
+    }
+    Ok(())
+}
+
+/// Blurs colour channels (all channels with `include_alpha`).
+pub fn gaussian_blur<T: Sample>(
+    src: ImageView<'_, T>,
+    sigma: f64,
+    direction: Direction,
+    include_alpha: bool,
+) -> Result<Image<T>> {
+    validate_sigma(sigma)?;
+    let mut out = if kernel_radius(sigma) == 0 {
+        Image { data: src.data.to_vec(), height: src.height, width: src.width, channels: src.channels }
+    } else {
+        match direction {
+            Direction::None => blur_plain(src, sigma),
+            Direction::Up => blur_directional(src, sigma, f32::max),
+            Direction::Down => blur_directional(src, sigma, f32::min),
+        }
+    };
+    if !include_alpha {
+        restore_alpha(&mut out, src);
+    }
+    Ok(out)
+}
+
+fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64) -> Image<T> {
+    let mut out = Image::zeros(src.height, src.width, src.channels);
+    blur_into(src, sigma, &mut out.data, |_, blurred, dst: &mut [T]| {
+        for (d, &b) in dst.iter_mut().zip(blurred) {
+            *d = T::from_f32(b);
+        }
+    });
+    out
+}
+
+/// The reference's iteration: `DIRECTIONAL_ROUNDS` blurs at σ/16, each
+/// followed by a per-pixel max (UP) or min (DOWN) with the original; the state
+/// stays f32 between rounds and is rounded once at the end.
+fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, pick: fn(f32, f32) -> f32) -> Image<T> {
+    let round_sigma = sigma / (DIRECTIONAL_ROUNDS as f64).sqrt();
+    let original: Vec<f32> = src.data.iter().map(|v| v.to_f32()).collect();
+    let mut state = original.clone();
+    let mut next = vec![0f32; original.len()];
+    if kernel_radius(round_sigma) > 0 {
+        let row_len = src.row_len();
+        for _ in 0..DIRECTIONAL_ROUNDS {
+            let view = ImageView { data: &state, height: src.height, width: src.width, channels: src.channels };
+            blur_into(view, round_sigma, &mut next, |y, blurred, dst: &mut [f32]| {
+                let orig = &original[y * row_len..(y + 1) * row_len];
+                combine_rows(blurred, orig, dst, pick);
+            });
+            std::mem::swap(&mut state, &mut next);
+        }
+    }
+    let data = state.iter().map(|&v| T::from_f32(v)).collect();
+    Image { data, height: src.height, width: src.width, channels: src.channels }
+}
+
+#[inline(always)]
+fn combine_rows(blurred: &[f32], orig: &[f32], dst: &mut [f32], pick: fn(f32, f32) -> f32) {
+    for ((d, &b), &o) in dst.iter_mut().zip(blurred).zip(orig) {
+        *d = pick(b, o);
+    }
+}
+
+/// Blurs `src` and hands each finished row (f32, on the sample's scale) to
+/// `finish(y, row, dst_row)`, which writes it into `dst`.
+fn blur_into<S: Sample, D: Send>(
+    src: ImageView<'_, S>,
+    sigma: f64,
+    dst: &mut [D],
+    finish: impl Fn(usize, &[f32], &mut [D]) + Sync,
+) {
+    if sigma < IIR_MIN_SIGMA {
+        fir_blur_into(src, &kernel_half(sigma), dst, finish);
+    } else {
+        iir_blur_into(src, sigma, dst, finish);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Exact separable kernel
+// ---------------------------------------------------------------------------
+
+fn fir_blur_into<S: Sample, D: Send>(
+    src: ImageView<'_, S>,
+    half: &[f32],
+    dst: &mut [D],
+    finish: impl Fn(usize, &[f32], &mut [D]) + Sync,
+) {
+    let row_len = src.row_len();
+    let radius = half.len() - 1;
+    dst.par_chunks_mut(row_len * ROWS_PER_TASK).enumerate().for_each(|(task, rows)| {
+        let mut column = vec![0f32; row_len];
+        let mut padded = vec![0f32; (src.width + 2 * radius) * src.channels];
+        let mut line = vec![0f32; row_len];
+        for (i, dst_row) in rows.chunks_exact_mut(row_len).enumerate() {
+            let y = task * ROWS_PER_TASK + i;
+            fir_vertical_row(src, y, half, &mut column);
+            fir_horizontal_row(&column, src.width, src.channels, half, &mut padded, &mut line);
+            finish(y, &line, dst_row);
+        }
+    });
+}
+
+multiversion! {
+    /// One output row of the vertical pass: `acc = Σ w_k · (row[y−k] + row[y+k])`.
+    fn fir_vertical_row<S: Sample>(src: ImageView<'_, S>, y: usize, half: &[f32], acc: &mut [f32]) {
+        let n = src.height;
+        let row_len = src.row_len();
+        let mut start = 0;
+        while start < row_len {
+            let end = (start + COLUMN_BLOCK).min(row_len);
+            let acc = &mut acc[start..end];
+            let centre = &src.row(y)[start..end];
+            for (a, &s) in acc.iter_mut().zip(centre) {
+                *a = half[0] * s.to_f32();
+            }
+            for (k, &w) in half.iter().enumerate().skip(1) {
+                let above = &src.row(reflect101(y as isize - k as isize, n))[start..end];
+                let below = &src.row(reflect101(y as isize + k as isize, n))[start..end];
+                for ((a, &u), &d) in acc.iter_mut().zip(above).zip(below) {
+                    *a += w * (u.to_f32() + d.to_f32());
+                }
+            }
+            start = end;
+        }
+    }
+}
+
+multiversion! {
+    /// One output row of the horizontal pass, through a reflect-padded copy.
+    fn fir_horizontal_row(row: &[f32], width: usize, channels: usize, half: &[f32], padded: &mut [f32], out: &mut [f32]) {
+        let radius = half.len() - 1;
+        let c = channels;
+        padded[radius * c..(radius + width) * c].copy_from_slice(row);
+        for x in 0..radius {
+            let left = reflect101(x as isize - radius as isize, width);
+            let right = reflect101((width + x) as isize, width);
+            padded[x * c..(x + 1) * c].copy_from_slice(&row[left * c..(left + 1) * c]);
+            let at = (radius + width + x) * c;
+            padded[at..at + c].copy_from_slice(&row[right * c..(right + 1) * c]);
+        }
+        let row_len = width * c;
+        let mut start = 0;
+        while start < row_len {
+            let end = (start + COLUMN_BLOCK).min(row_len);
+            let out = &mut out[start..end];
+            let centre = &padded[start + radius * c..end + radius * c];
+            for (o, &s) in out.iter_mut().zip(centre) {
+                *o = half[0] * s;
+            }
+            for (k, &w) in half.iter().enumerate().skip(1) {
+                let left = &padded[start + (radius - k) * c..end + (radius - k) * c];
+                let right = &padded[start + (radius + k) * c..end + (radius + k) * c];
+                for ((o, &l), &r) in out.iter_mut().zip(left).zip(right) {
+                    *o += w * (l + r);
+                }
+            }
+            start = end;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deriche recursive filter
+// ---------------------------------------------------------------------------
+
+/// Deriche's 4th-order fit of exp(−x²/2σ²) (x ≥ 0, unit σ): two terms
+/// `(a·cos(ωx) + b·sin(ωx))·exp(−λx)`, as (a, b, λ, ω).
+const DERICHE_TERMS: [(f64, f64, f64, f64); 2] = [(1.680, 3.735, 1.783, 0.6318), (-0.6803, -0.2598, 1.723, 1.997)];
+
+/// One second-order section: causal `y[n] = n0·x[n] + n1·x[n−1] − d1·y[n−1] − d2·y[n−2]`,
+/// anti-causal `y[n] = m1·x[n+1] + m2·x[n+2] − d1·y[n+1] − d2·y[n+2]`.
+#[derive(Clone, Copy, Debug)]
+struct Section {
+    n0: f32,
+    n1: f32,
+    m1: f32,
+    m2: f32,
+    d1: f32,
+    d2: f32,
+    /// Steady-state gains for a constant input (initial conditions).
+    causal_gain: f32,
+    anticausal_gain: f32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Deriche {
+    sections: [Section; 2],
+    /// Reflect-101 padding on each side of a line.
+    pad: usize,
+}
+
+impl Deriche {
+    fn new(sigma: f64, line_len: usize) -> Self {
+        // Past ~2 periods of the reflected line every Gaussian gives the line's
+        // mean, so a bigger sigma only costs padding.
+        let sigma = sigma.min(4.0 * line_len as f64);
+        let raw = DERICHE_TERMS.map(|(a, b, lambda, omega)| {
+            let radius = (-lambda / sigma).exp();
+            let (pr, pi) = (radius * (omega / sigma).cos(), radius * (omega / sigma).sin());
+            let d1 = -2.0 * pr;
+            let d2 = radius * radius;
+            let n0 = a;
+            let n1 = b * pi - a * pr;
+            (n0, n1, n1 - n0 * d1, -n0 * d2, d1, d2)
+        });
+        let dc: f64 = raw.iter().map(|&(n0, n1, m1, m2, d1, d2)| (n0 + n1 + m1 + m2) / (1.0 + d1 + d2)).sum();
+        let sections = raw.map(|(n0, n1, m1, m2, d1, d2)| {
+            let (n0, n1, m1, m2) = (n0 / dc, n1 / dc, m1 / dc, m2 / dc);
+            Section {
+                n0: n0 as f32,
+                n1: n1 as f32,
+                m1: m1 as f32,
+                m2: m2 as f32,
+                d1: d1 as f32,
+                d2: d2 as f32,
+                causal_gain: ((n0 + n1) / (1.0 + d1 + d2)) as f32,
+                anticausal_gain: ((m1 + m2) / (1.0 + d1 + d2)) as f32,
+            }
+        });
+        Deriche { sections, pad: (4.0 * sigma).ceil() as usize + 2 }
+    }
+}
+
+/// Filter state of one section over a block of lanes.
+struct LaneState {
+    y1: Vec<f32>,
+    y2: Vec<f32>,
+}
+
+/// Runs the filter along a sequence of `seq` lines of `lanes` samples each:
+/// line `n` comes from `input(n, buf)`, and outputs for `n` in
+/// `keep.0..keep.1` go to `emit(n − keep.0, values, first_half)`.
+#[inline(always)]
+fn deriche_lines(
+    f: &Deriche,
+    seq: usize,
+    lanes: usize,
+    keep: (usize, usize),
+    mut input: impl FnMut(usize, &mut [f32]),
+    mut emit: impl FnMut(usize, &[f32], bool),
+) {
+    let mut x = vec![0f32; lanes];
+    let mut x1 = vec![0f32; lanes];
+    let mut x2 = vec![0f32; lanes];
+    let mut y = vec![0f32; lanes];
+    let mut states: [LaneState; 2] = std::array::from_fn(|_| LaneState { y1: vec![0.0; lanes], y2: vec![0.0; lanes] });
+    let [s0, s1] = f.sections;
+
+    // Causal pass, started in the steady state of the first line.
+    input(0, &mut x1);
+    for (s, st) in [s0, s1].iter().zip(states.iter_mut()) {
+        for l in 0..lanes {
+            st.y1[l] = x1[l] * s.causal_gain;
+            st.y2[l] = st.y1[l];
+        }
+    }
+    for n in 0..seq {
+        input(n, &mut x);
+        {
+            let [a, b] = &mut states;
+            for l in 0..lanes {
+                let ya = s0.n0 * x[l] + s0.n1 * x1[l] - s0.d1 * a.y1[l] - s0.d2 * a.y2[l];
+                let yb = s1.n0 * x[l] + s1.n1 * x1[l] - s1.d1 * b.y1[l] - s1.d2 * b.y2[l];
+                a.y2[l] = a.y1[l];
+                a.y1[l] = ya;
+                b.y2[l] = b.y1[l];
+                b.y1[l] = yb;
+                y[l] = ya + yb;
+            }
+        }
+        std::mem::swap(&mut x, &mut x1);
+        if n >= keep.0 && n < keep.1 {
+            emit(n - keep.0, &y, true);
+        }
+    }
+
+    // Anti-causal pass, started in the steady state of the last line.
+    input(seq - 1, &mut x1);
+    x2.copy_from_slice(&x1);
+    for (s, st) in [s0, s1].iter().zip(states.iter_mut()) {
+        for l in 0..lanes {
+            st.y1[l] = x1[l] * s.anticausal_gain;
+            st.y2[l] = st.y1[l];
+        }
+    }
+    for n in (0..seq).rev() {
+        {
+            let [a, b] = &mut states;
+            for l in 0..lanes {
+                let ya = s0.m1 * x1[l] + s0.m2 * x2[l] - s0.d1 * a.y1[l] - s0.d2 * a.y2[l];
+                let yb = s1.m1 * x1[l] + s1.m2 * x2[l] - s1.d1 * b.y1[l] - s1.d2 * b.y2[l];
+                a.y2[l] = a.y1[l];
+                a.y1[l] = ya;
+                b.y2[l] = b.y1[l];
+                b.y1[l] = yb;
+                y[l] = ya + yb;
+            }
+        }
+        if n >= keep.0 && n < keep.1 {
+            emit(n - keep.0, &y, false);
+        }
+        if n > 0 {
+            std::mem::swap(&mut x2, &mut x1);
+            input(n, &mut x1);
+        }
+    }
+}
+
+/// Column block of the vertical pass (floats); small enough for L1 state.
+const IIR_COLUMN_BLOCK: usize = 256;
+/// Rows per band of the horizontal pass (lanes = rows × channels).
+const IIR_ROWS_PER_BAND: usize = 8;
+
+fn iir_blur_into<S: Sample, D: Send>(
+    src: ImageView<'_, S>,
+    sigma: f64,
+    dst: &mut [D],
+    finish: impl Fn(usize, &[f32], &mut [D]) + Sync,
+) {
+    let (h, w, c) = (src.height, src.width, src.channels);
+    let row_len = w * c;
+    let vertical = Deriche::new(sigma, h);
+    let horizontal = Deriche::new(sigma, w);
+
+    // Vertical pass into an f32 image, in column blocks.
+    let mut inter = vec![0f32; h * row_len];
+    let blocks: Vec<usize> = (0..row_len).step_by(IIR_COLUMN_BLOCK).collect();
+    let columns: Vec<Vec<f32>> = blocks
+        .par_iter()
+        .map(|&start| {
+            let lanes = IIR_COLUMN_BLOCK.min(row_len - start);
+            let mut out = vec![0f32; h * lanes];
+            iir_vertical_block(src, start, lanes, &vertical, &mut out);
+            out
+        })
+        .collect();
+    for (&start, block) in blocks.iter().zip(&columns) {
+        let lanes = block.len() / h;
+        for (y, values) in block.chunks_exact(lanes).enumerate() {
+            inter[y * row_len + start..y * row_len + start + lanes].copy_from_slice(values);
+        }
+    }
+    drop(columns);
+
+    // Horizontal pass in bands of rows, transposed so lanes run across rows.
+    dst.par_chunks_mut(row_len * IIR_ROWS_PER_BAND).enumerate().for_each(|(band, dst_rows)| {
+        let y0 = band * IIR_ROWS_PER_BAND;
+        let rows = dst_rows.len() / row_len;
+        let mut out = vec![0f32; rows * row_len];
+        iir_horizontal_band(&inter[y0 * row_len..(y0 + rows) * row_len], w, c, &horizontal, &mut out);
+        for (i, dst_row) in dst_rows.chunks_exact_mut(row_len).enumerate() {
+            finish(y0 + i, &out[i * row_len..(i + 1) * row_len], dst_row);
+        }
+    });
+}
+
+multiversion! {
+    fn iir_vertical_block<S: Sample>(src: ImageView<'_, S>, start: usize, lanes: usize, f: &Deriche, out: &mut [f32]) {
+        let h = src.height;
+        let pad = f.pad;
+        deriche_lines(
+            f,
+            h + 2 * pad,
+            lanes,
+            (pad, pad + h),
+            |n, buf| {
+                let row = &src.row(reflect101(n as isize - pad as isize, h))[start..start + lanes];
+                for (b, &s) in buf.iter_mut().zip(row) {
+                    *b = s.to_f32();
+                }
+            },
+            |y, values, first| {
+                let o = &mut out[y * lanes..(y + 1) * lanes];
+                if first {
+                    o.copy_from_slice(values);
+                } else {
+                    for (o, &v) in o.iter_mut().zip(values) {
+                        *o += v;
+                    }
+                }
+            },
+        );
+    }
+}
+
+multiversion! {
+    /// `rows` is a band of whole rows; `out` receives the band blurred along x.
+    fn iir_horizontal_band(rows: &[f32], width: usize, channels: usize, f: &Deriche, out: &mut [f32]) {
+        let row_len = width * channels;
+        let band = rows.len() / row_len;
+        let lanes = band * channels;
+        let pad = f.pad;
+        // Transposed output: position x holds every row's channels side by side.
+        let mut transposed = vec![0f32; width * lanes];
+        deriche_lines(
+            f,
+            width + 2 * pad,
+            lanes,
+            (pad, pad + width),
+            |n, buf| {
+                let x = reflect101(n as isize - pad as isize, width);
+                for r in 0..band {
+                    let at = r * row_len + x * channels;
+                    buf[r * channels..(r + 1) * channels].copy_from_slice(&rows[at..at + channels]);
+                }
+            },
+            |x, values, first| {
+                let o = &mut transposed[x * lanes..(x + 1) * lanes];
+                if first {
+                    o.copy_from_slice(values);
+                } else {
+                    for (o, &v) in o.iter_mut().zip(values) {
+                        *o += v;
+                    }
+                }
+            },
+        );
+        for x in 0..width {
+            for r in 0..band {
+                let at = r * row_len + x * channels;
+                out[at..at + channels].copy_from_slice(&transposed[x * lanes + r * channels..x * lanes + (r + 1) * channels]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Float64 reference: the exact separable kernel with reflect-101 borders.
+    fn reference(data: &[f64], h: usize, w: usize, c: usize, sigma: f64) -> Vec<f64> {
+        let r = kernel_radius(sigma) as isize;
+        let g: Vec<f64> = (-r..=r).map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp()).collect();
+        let total: f64 = g.iter().sum();
+        let g: Vec<f64> = g.iter().map(|v| v / total).collect();
+        let mut tmp = vec![0.0; data.len()];
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    tmp[(y * w + x) * c + ch] = (-r..=r)
+                        .map(|k| g[(k + r) as usize] * data[(reflect101(y as isize + k, h) * w + x) * c + ch])
+                        .sum();
+                }
+            }
+        }
+        let mut out = vec![0.0; data.len()];
+        for y in 0..h {
+            for x in 0..w {
+                for ch in 0..c {
+                    out[(y * w + x) * c + ch] = (-r..=r)
+                        .map(|k| g[(k + r) as usize] * tmp[(y * w + reflect101(x as isize + k, w)) * c + ch])
+                        .sum();
+                }
+            }
+        }
+        out
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (s >> 56) as u8
+            })
+            .collect()
+    }
+
+    fn max_error(h: usize, w: usize, c: usize, sigma: f64) -> (f64, f64) {
+        let px = noise(h * w * c, (h * 31 + w) as u64);
+        let img = ImageView::new(&px, h, w, c).unwrap();
+        let ours = gaussian_blur(img, sigma, Direction::None, true).unwrap();
+        let want = reference(&px.iter().map(|&v| v as f64).collect::<Vec<_>>(), h, w, c, sigma);
+        let diffs: Vec<f64> = ours.data.iter().zip(&want).map(|(&o, &r)| (o as f64 - r.round()).abs()).collect();
+        (diffs.iter().cloned().fold(0.0, f64::max), diffs.iter().sum::<f64>() / diffs.len() as f64)
+    }
+
+    #[test]
+    fn reflect101_matches_opencv() {
+        let n = 4;
+        let got: Vec<usize> = (-5..9).map(|i| reflect101(i, n)).collect();
+        assert_eq!(got, vec![1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2]);
+        assert_eq!(reflect101(-7, 1), 0);
+    }
+
+    #[test]
+    fn kernel_length_is_next_odd_at_least_six_sigma() {
+        assert_eq!(kernel_radius(1.0), 3);
+        assert_eq!(kernel_radius(0.5), 1);
+        assert_eq!(kernel_radius(1.1), 3); // ceil(6.6) = 7
+        assert_eq!(kernel_radius(0.0), 0);
+        let half = kernel_half(2.0);
+        let total = half[0] + 2.0 * half[1..].iter().sum::<f32>();
+        assert!((total - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn exact_kernel_matches_reference() {
+        for &(h, w, c, sigma) in &[(17, 23, 3, 1.0), (9, 5, 4, 2.5), (1, 7, 1, 0.8), (3, 40, 1, 3.9)] {
+            let (max, _) = max_error(h, w, c, sigma);
+            assert!(max <= 1.0, "σ={sigma} {h}x{w}x{c}: max {max}");
+        }
+    }
+
+    #[test]
+    fn recursive_filter_stays_close_to_reference() {
+        for &(h, w, c, sigma) in &[(64, 80, 3, 4.0), (50, 61, 1, 8.0), (40, 33, 4, 20.0), (12, 9, 1, 50.0)] {
+            let (max, mean) = max_error(h, w, c, sigma);
+            eprintln!("σ={sigma} {h}x{w}x{c}: max {max} mean {mean}");
+            assert!(max <= 1.0 && mean <= 0.3, "σ={sigma} {h}x{w}x{c}: max {max} mean {mean}");
+        }
+    }
+
+    #[test]
+    fn flat_images_stay_flat_and_tiny_images_work() {
+        let px = vec![77u8; 5 * 3 * 4];
+        let img = ImageView::new(&px, 5, 3, 4).unwrap();
+        for sigma in [0.0, 0.7, 3.0, 9.0, 1000.0] {
+            assert_eq!(gaussian_blur(img, sigma, Direction::None, true).unwrap().data, px);
+        }
+        let one = [200u8];
+        let img = ImageView::new(&one, 1, 1, 1).unwrap();
+        for sigma in [1.0, 40.0] {
+            for dir in [Direction::None, Direction::Up, Direction::Down] {
+                assert_eq!(gaussian_blur(img, sigma, dir, true).unwrap().data, vec![200]);
+            }
+        }
+        assert!(gaussian_blur(img, -1.0, Direction::None, true).is_err());
+        assert!(gaussian_blur(img, f64::NAN, Direction::None, true).is_err());
+    }
+
+    #[test]
+    fn alpha_is_carried_unless_included() {
+        let px = noise(6 * 7 * 4, 3);
+        let img = ImageView::new(&px, 6, 7, 4).unwrap();
+        let out = gaussian_blur(img, 1.5, Direction::None, false).unwrap();
+        assert!(out.data.chunks(4).zip(px.chunks(4)).all(|(o, i)| o[3] == i[3]));
+        let all = gaussian_blur(img, 1.5, Direction::None, true).unwrap();
+        assert!(all.data.chunks(4).zip(px.chunks(4)).any(|(o, i)| o[3] != i[3]));
+    }
+
+    #[test]
+    fn directional_grows_and_shrinks_bright_areas() {
+        let (h, w) = (24, 24);
+        let mut px = vec![0u8; h * w];
+        for y in 8..16 {
+            for x in 8..16 {
+                px[y * w + x] = 255;
+            }
+        }
+        let img = ImageView::new(&px, h, w, 1).unwrap();
+        let up = gaussian_blur(img, 4.0, Direction::Up, false).unwrap();
+        let down = gaussian_blur(img, 4.0, Direction::Down, false).unwrap();
+        for i in 0..px.len() {
+            assert!(up.data[i] >= px[i] && down.data[i] <= px[i]);
+        }
+        assert!(up.data[6 * w + 12] > 0, "UP spreads outward");
+        assert!(down.data[9 * w + 12] < 255, "DOWN eats inward");
+        assert_eq!(up.data[12 * w + 12], 255);
+    }
+}

@@ -1,0 +1,20 @@
+//! sfumato's native image kernels: adjustments (blur, levels, invert,
+//! channels, rescale, crop) and a PNG codec, on interleaved H×W×C images of
+//! `u8` (0..255) or `f32` (0..1). The kernels are plain Rust; `python` is the
+//! thin PyO3 layer exposed as `sfumato._ops` (cargo feature `python`).
+pub mod blur;
+pub mod channels;
+pub mod crop;
+pub mod error;
+pub mod image;
+pub mod parallel;
+pub mod png_codec;
+pub mod pointwise;
+pub mod resize;
+mod simd;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{OpsError, Result};
+pub use image::{Image, ImageView, Sample};
