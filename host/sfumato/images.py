@@ -19,6 +19,10 @@ from sfumato.errors import invalid
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+# Pillow's own bomb check would refuse before we can report the declared size; ours
+# (limits.max_input_pixels / max_input_side) runs right after the header is read.
+Image.MAX_IMAGE_PIXELS = None
+
 
 def _check_size(width: int, height: int, *, max_pixels: int, max_side: int, what: str) -> None:
     if width <= 0 or height <= 0:

@@ -19,6 +19,10 @@ details{margin:.4rem 0}
 """
 
 
+def _dump(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, default=lambda o: o.decode("latin-1") if isinstance(o, bytes) else str(o))
+
+
 def render_docs(document: dict[str, Any]) -> str:
     info = document.get("info", {})
     parts = [
@@ -38,13 +42,13 @@ def render_docs(document: dict[str, Any]) -> str:
                 f" — {html.escape(operation.get('summary', ''))}<p>{html.escape(operation.get('description', ''))}</p>"
             )
             if body:
-                parts.append(f"<p>Body: <code>{html.escape(json.dumps(body))}</code></p>")
+                parts.append(f"<p>Body: <code>{html.escape(_dump(body))}</code></p>")
             parts.append("</div>")
     parts.append("<h2>Messages</h2>")
     for name, schema in sorted(document.get("components", {}).get("schemas", {}).items()):
         parts.append(
             f"<details id='{html.escape(name)}'><summary><code>{html.escape(name)}</code></summary>"
-            f"<pre>{html.escape(json.dumps(schema, indent=2))}</pre></details>"
+            f"<pre>{html.escape(_dump(schema, indent=2))}</pre></details>"
         )
     parts.append("</body></html>")
     return "".join(parts)

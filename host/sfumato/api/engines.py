@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from sfumato import wire
 from sfumato.api.services import Services
@@ -51,12 +52,12 @@ class EnginesController(Controller):
     tags = ["EnginesService"]
 
     @get(summary="ListEngines", description="The engines this server offers, whether each is loaded, and its samplers.")
-    async def list_get(self, services: NamedDependency[Services]) -> Response[wire.Engines]:
+    async def list_get(self, services: NamedDependency[SkipValidation[Services]]) -> Response[wire.Engines]:
         return Response(encode_message(list_engines(services)), media_type="application/json")
 
     @post(status_code=200, dto=WireBody[wire.ListEnginesRequest], return_dto=None, summary="ListEngines (POST)",
           description="Same as GET; the body is a ListEnginesRequest (may be empty).")
     async def list_post(
-        self, services: NamedDependency[Services], data: wire.ListEnginesRequest | None = None
+        self, services: NamedDependency[SkipValidation[Services]], data: wire.ListEnginesRequest | None = None
     ) -> Response[wire.Engines]:
         return Response(encode_message(list_engines(services)), media_type="application/json")

@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from litestar.response import Stream
 
 from sfumato import wire
@@ -71,7 +72,7 @@ class GenerationController(Controller):
         "before it is a plain google.rpc.Status error response.",
         response_description='NDJSON: one `{"result": Answer}` object per line',
     )
-    async def generate(self, request: Request, services: NamedDependency[Services], data: wire.Request | None = None) -> Stream:
+    async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Stream:
         state = await services.accept(data)
         first = await _first_result(request, state, services)
 
@@ -95,7 +96,7 @@ class GenerationController(Controller):
 
     @post("/asyncGenerate", status_code=200, dto=WireBody[wire.Request], return_dto=None, summary="AsyncGenerate",
           description="Validates the Request like Generate, queues it and returns a handle at once.")
-    async def async_generate(self, services: NamedDependency[Services], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
+    async def async_generate(self, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
         state = await services.accept(data)
         handle = services.async_store.add(state)
         return _json(wire.AsyncHandle(request_id=state.job.request_id, async_handle=handle))
@@ -103,7 +104,7 @@ class GenerationController(Controller):
     @post("/asyncResult", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncResult",
           description="Returns the answers produced since the last call (each once), waiting up to "
           "jobs.async_poll_wait_seconds for one; `complete` with `status` once the job is done and drained.")
-    async def async_result(self, services: NamedDependency[Services], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncAnswer]:
+    async def async_result(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncAnswer]:
         taken = await services.async_store.take(_require_handle(data))
         answers = [answer_for(taken.state, result) for result in taken.results]
         status = wire.AsyncStatus(code=int(taken.code), message=taken.message) if taken.complete else None
@@ -111,6 +112,6 @@ class GenerationController(Controller):
 
     @post("/asyncCancel", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncCancel",
           description="Stops a queued job at once and a running one at its next step; undelivered answers are dropped.")
-    async def async_cancel(self, services: NamedDependency[Services], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncCancelAnswer]:
+    async def async_cancel(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncCancelAnswer]:
         services.async_store.cancel(_require_handle(data))
         return _json(wire.AsyncCancelAnswer())

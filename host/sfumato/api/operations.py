@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sfumato.api.services import Services
@@ -34,7 +35,7 @@ class OperationsController(Controller):
     tags = ["Operations"]
 
     @get("/plugins", summary="Installed plugins, what each registered, and load failures")
-    async def plugins(self, services: NamedDependency[Services]) -> dict[str, Any]:
+    async def plugins(self, services: NamedDependency[SkipValidation[Services]]) -> dict[str, Any]:
         return plugin_report(services)
 
     @get("/healthz", summary="Liveness: the process is up")
@@ -42,11 +43,11 @@ class OperationsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", summary="Readiness: every engine is loaded", status_code=200)
-    async def readyz(self, services: NamedDependency[Services]) -> Response[dict[str, Any]]:
+    async def readyz(self, services: NamedDependency[SkipValidation[Services]]) -> Response[dict[str, Any]]:
         engines = {slot.id: slot.load_status for slot in services.pool.slots.values()}
         ready = services.pool.all_ready
         return Response({"ready": ready, "engines": engines}, status_code=200 if ready else 503)
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
-    async def metrics(self, services: NamedDependency[Services]) -> Response[bytes]:
+    async def metrics(self, services: NamedDependency[SkipValidation[Services]]) -> Response[bytes]:
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -80,10 +80,15 @@ class AsyncStore:
         taken = self._take_now(handle, entry)
         if taken.results or taken.complete:
             return taken
-        await entry.state.wait_changed(self.poll_wait)
-        if self._entries.get(handle) is not entry:
-            raise _gone(handle)
-        return self._take_now(handle, entry)
+        deadline = time.monotonic() + self.poll_wait
+        while (remaining := deadline - time.monotonic()) > 0:
+            await entry.state.wait_changed(remaining)  # progress updates wake us too
+            if self._entries.get(handle) is not entry:
+                raise _gone(handle)
+            taken = self._take_now(handle, entry)
+            if taken.results or taken.complete:
+                return taken
+        return taken
 
     def cancel(self, handle: str) -> None:
         entry = self._get(handle)

@@ -232,7 +232,7 @@ def _extensions(image: Any, declared: tuple[ExtensionParam, ...] | Any, engine_i
 
 
 def _extension_value(param: ExtensionParam, parameter: Any, path: str) -> Any:
-    given = {"float": parameter.float, "int": parameter.int, "str": parameter.str}
+    given = {"float": parameter.float_value, "int": parameter.int_value, "str": parameter.str_value}
     set_kinds = [kind for kind, value in given.items() if value is not None]
     if set_kinds != [param.type] and not (param.type == "float" and set_kinds == ["int"]):
         raise invalid(f"{path}: {param.name!r} takes a {param.type} value (set '{param.type}')")
