@@ -88,7 +88,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
         if response.status_code != 200:
             return _fail_response(response)
         for engine in response.json().get("engine", []):
-            samplers = ", ".join(s["sampler"] for s in engine.get("supportedSamplers", []))
+            samplers = ", ".join(s.get("sampler", "SAMPLER_DDIM") for s in engine.get("supportedSamplers", []))
             state = "ready" if engine.get("ready") else "loading"
             print(f"{engine['id']:<24} {state:<8} {engine.get('name', '')}\n{'':<34}samplers: {samplers}")
         return 0

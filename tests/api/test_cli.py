@@ -1,0 +1,52 @@
+"""The ``sfumato`` command line against a real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([sys.executable, "-m", "sfumato", *args], capture_output=True, text=True, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_generate_writes_pngs_and_shows_progress(server, tmp_path):
+    output = tmp_path / "out.png"
+    result = run_cli("generate", "a red fox", "-o", str(output), "--server", server.url, "--seed", "7",
+                     "--width", "64", "--height", "32", "--samples", "2", "--steps", "3")
+    first, second = tmp_path / "out-0.png", tmp_path / "out-1.png"
+    assert first.exists() and second.exists()
+    assert np.asarray(Image.open(first)).shape == (32, 64, 3)
+    assert "2/2 images" in result.stderr and "seed 8" in result.stderr
+
+
+def test_generate_reports_api_errors(server, tmp_path):
+    result = run_cli("generate", "x", "-o", str(tmp_path / "x.png"), "--server", server.url, "--steps", "0", check=False)
+    assert result.returncode == 1 and "image.steps" in result.stderr and "HTTP 400" in result.stderr
+
+
+def test_generate_without_a_server_is_a_clear_error(tmp_path):
+    result = run_cli("generate", "x", "--server", "http://127.0.0.1:9", check=False)
+    assert result.returncode == 1 and "cannot reach the server" in result.stderr
+
+
+def test_engines_and_plugins_commands(server):
+    remote = run_cli("engines", "--server", server.url).stdout
+    assert "test-pattern" in remote and "ready" in remote and "SAMPLER_K_EULER" in remote
+    plugins = run_cli("plugins", "--only-plugins", "test_pattern").stdout
+    assert "test_pattern (sfumato" in plugins and "engines: test-pattern" in plugins
+    local = run_cli("engines").stdout
+    assert "test-pattern" in local and "tiny-sd" in local
+
+
+def test_serve_refuses_a_bad_config(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = 'nope'\n")
+    result = run_cli("serve", "--config", str(bad), check=False)
+    assert result.returncode == 2 and "port" in result.stderr and "Traceback" not in result.stderr
