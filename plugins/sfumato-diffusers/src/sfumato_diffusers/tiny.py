@@ -47,18 +47,26 @@ def _write_tokenizer_files(folder: Path) -> tuple[Path, Path]:
     return vocab_path, merges_path
 
 
-def _components(seed: int, inpaint: bool, workdir: Path) -> dict:
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def build_tokenizer(max_length: int = TINY_MAX_TOKENS):
+    """A small CLIP BPE tokenizer (letters, digits, a few merged words), built offline."""
+    from transformers import CLIPTokenizer
 
-    vocab_path, merges_path = _write_tokenizer_files(workdir)
-    tokenizer = CLIPTokenizer(
-        str(vocab_path),
-        str(merges_path),
-        model_max_length=TINY_MAX_TOKENS,
-        pad_token="<|endoftext|>",
-        unk_token="<|endoftext|>",
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        vocab_path, merges_path = _write_tokenizer_files(Path(scratch))
+        return CLIPTokenizer(
+            str(vocab_path),
+            str(merges_path),
+            model_max_length=max_length,
+            pad_token="<|endoftext|>",
+            unk_token="<|endoftext|>",
+        )
+
+
+def _components(seed: int, inpaint: bool) -> dict:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = build_tokenizer()
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -123,8 +131,7 @@ def build_tiny_pipeline(path: str | os.PathLike[str], seed: int = 0, inpaint: bo
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        with tempfile.TemporaryDirectory() as scratch:
-            parts = _components(seed, inpaint, Path(scratch))
+        parts = _components(seed, inpaint)
         cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
         pipe = cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         pipe.save_pretrained(staging, safe_serialization=True)
