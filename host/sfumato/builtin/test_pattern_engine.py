@@ -26,7 +26,9 @@ EXTENSIONS = (
     ExtensionParam("step_delay_ms", "int", "Sleep this long per step, to simulate a slow model.", default=0,
                    minimum=0, maximum=10_000),
     ExtensionParam("fail", "str", "Fault injection for server tests: raise an error at the first step.",
-                   default="none", choices=("none", "error", "out_of_memory")),
+                   default="none", choices=("none", "error", "out_of_memory", "crash")),
+    ExtensionParam("fail_index", "int", "With 'fail': only the image with this sample index fails (-1: any).",
+                   default=-1, minimum=-1, maximum=1024),
 )
 
 
@@ -80,10 +82,14 @@ class TestPatternEngine:
             cancel.raise_if_cancelled()
             for task in tasks:
                 fault = task.job.extensions.get("fail", "none")
+                if task.job.extensions.get("fail_index", -1) not in (-1, task.index):
+                    continue
                 if fault == "error":
                     raise RpcError(Code.INTERNAL, "test-pattern: fault injected by the 'fail' extension parameter")
                 if fault == "out_of_memory":
                     raise SimulatedOutOfMemoryError("test-pattern: simulated out of memory")
+                if fault == "crash":  # an unexpected bug inside a plugin
+                    raise ZeroDivisionError("test-pattern: simulated plugin bug")
             if delay:
                 time.sleep(delay)
             progress(step + 1, steps)
