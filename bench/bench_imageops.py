@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Benchmark sfumato's native image kernels against peers.
+
+Two parts:
+
+1. The shared peer benchmark (not part of this repository), driven with our adapter
+   ``bench/sfumato_adapter.py``; it prints per-case tables and, with ``--vs sfumato``,
+   our time as a ratio to the best peer. Point ``--peers`` (or ``SFUMATO_PEERS_SCRIPT``)
+   at ``imageops_peers.py``; by default ``../shared/bench/imageops_peers.py`` next to the
+   repository is used.
+2. Targeted checks the peer script does not cover: directional UP/DOWN against the same
+   256 rounds done with OpenCV float32, blur cost across sigma, PNG sizes, and resize
+   with one and two threads against fast_image_resize (cykooz.resizer) single-threaded.
+
+    python bench/bench_imageops.py                 # both parts
+    python bench/bench_imageops.py --skip-peers    # only part 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import os
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def best_time(fn, rounds=7, warmup=1):
+    for _ in range(warmup):
+        fn()
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_peers(script: Path, sizes: str, extra: list[str]) -> int:
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    cmd = [sys.executable, str(script), "--impl", "bench.sfumato_adapter", "--vs", "sfumato", "--sizes", sizes, *extra]
+    print("$", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, env=env, cwd=REPO)
+
+
+def photo(size: int, channels: int, seed: int = 0) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = rng.random((size // 16 + 2, size // 16 + 2, channels)).astype(np.float32) * 255
+    img = cv2.resize(base, (size, size), interpolation=cv2.INTER_CUBIC)
+    img = img.reshape(size, size, channels) + rng.normal(0, 6, (size, size, channels))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def mask(size: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    m = np.zeros((size, size), bool)
+    for _ in range(5):
+        cx, cy = rng.uniform(0.2, 0.8, 2) * size
+        ax, ay = rng.uniform(0.05, 0.18, 2) * size
+        m |= ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 < 1
+    return (m * 255).astype(np.uint8)
+
+
+def targeted() -> None:
+    import cv2
+    from PIL import Image
+
+    from sfumato import _ops
+
+    rows = []
+
+    # Directional UP/DOWN: ours vs 256 rounds of cv2 float32 blur + max/min.
+    m = mask(1024)
+    sigma = 32.0
+    s = sigma / 16
+    k = math.ceil(6 * s)
+    k += 1 - k % 2
+
+    def cv_rounds(up):
+        x0 = m.astype(np.float32) / 255
+        x = x0.copy()
+        pick = np.maximum if up else np.minimum
+        for _ in range(256):
+            x = cv2.GaussianBlur(x, (k, k), s, borderType=cv2.BORDER_REFLECT_101)
+            pick(x, x0, out=x)
+        return x
+
+    for direction, up in ((1, True), (2, False)):
+        ref = np.rint(cv_rounds(up) * 255)
+        ours = _ops.blur(m, sigma, direction)
+        t_ours = best_time(lambda: _ops.blur(m, sigma, direction), rounds=3)
+        t_cv = best_time(lambda: cv_rounds(up), rounds=2, warmup=0)
+        err = int(np.abs(ours.astype(int) - ref).max())
+        rows.append((f"blur {'UP' if up else 'DOWN'} σ32 1024² mask", "cv2 f32 ×256", t_cv, t_ours, f"max err {err}"))
+
+    # Blur cost across sigma, vs cv2.GaussianBlur and cv2.stackBlur.
+    img = photo(1024, 4)
+    for sg in (1, 2, 8, 16, 32, 64):
+        r = max(1, int(round(math.sqrt(6 * sg * sg + 1) - 1)))
+        t_ours = best_time(lambda: _ops.blur(img, sg, include_alpha=True))
+        t_gauss = best_time(lambda: cv2.GaussianBlur(img, (0, 0), sg, borderType=cv2.BORDER_REFLECT_101), rounds=3)
+        t_stack = best_time(lambda: cv2.stackBlur(img, (2 * r + 1, 2 * r + 1)))
+        peer, t_peer = ("cv2.GaussianBlur", t_gauss) if sg <= 2 else ("cv2.stackBlur", t_stack)
+        rows.append((f"blur σ{sg} 1024² RGBA", peer, t_peer, t_ours, f"GaussianBlur {t_gauss * 1e3:.2f} ms"))
+
+    # PNG encode: default vs Pillow level 1 + Z_RLE; fast vs fpng (sizes too).
+    rgb = photo(1024, 3)
+
+    def pillow_rle():
+        b = io.BytesIO()
+        Image.fromarray(rgb).save(b, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
+        return b.getvalue()
+
+    ours_default, ours_fast = _ops.encode_png(rgb), _ops.encode_png(rgb, fast=True)
+    ref = pillow_rle()
+    rows.append(("png encode default 1024² RGB", "pillow L1+RLE", best_time(pillow_rle, 3),
+                 best_time(lambda: _ops.encode_png(rgb)), f"size ×{len(ours_default) / len(ref):.3f}"))
+    try:
+        import fpng
+
+        fp = fpng.from_ndarray(rgb)
+        rows.append(("png encode fast 1024² RGB", "fpng", best_time(lambda: fpng.from_ndarray(rgb)),
+                     best_time(lambda: _ops.encode_png(rgb, fast=True)), f"size ×{len(ours_fast) / len(fp):.3f}"))
+    except ImportError:
+        print("# fpng not installed: skipping the fast-mode comparison", file=sys.stderr)
+
+    # Resize: fir single-threaded vs ours with 1 and 2 threads.
+    try:
+        from cykooz_resizer import FilterType, ResizeAlg, ResizeOptions, Resizer
+
+        rgba = photo(2048, 4)
+        src = Image.frombuffer("RGBa", (2048, 2048), rgba.tobytes(), "raw", "RGBa", 0, 1)
+        resizer = Resizer()
+        for target, method, filt in ((1024, "lanczos", FilterType.lanczos3), (1024, "bilinear", FilterType.bilinear)):
+            dst = Image.new("RGBa", (target, target))
+            opts = ResizeOptions(resize_alg=ResizeAlg.convolution(filt))
+            t_fir = best_time(lambda: resizer.resize_pil(src, dst, opts))
+            for threads in (1, 2):
+                _ops.set_num_threads(threads)
+                t = best_time(lambda: _ops.rescale(rgba, target, target, 0, method))
+                rows.append((f"resize 2048→{target} {method} ({threads} thr)", "fir 1 thread", t_fir, t, ""))
+            _ops.set_num_threads(0)
+    except ImportError:
+        print("# cykooz.resizer not installed: skipping the resize thread comparison", file=sys.stderr)
+
+    print("\n| case | peer | peer ms | sfumato ms | ratio | note |\n|---|---|---|---|---|---|")
+    for case, peer, tp, to, note in rows:
+        print(f"| {case} | {peer} | {tp * 1e3:.2f} | {to * 1e3:.2f} | {to / tp:.2f} | {note} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_peers = os.environ.get("SFUMATO_PEERS_SCRIPT", str(REPO.parent / "shared" / "bench" / "imageops_peers.py"))
+    ap.add_argument("--peers", default=default_peers, help="path to imageops_peers.py")
+    ap.add_argument("--sizes", default="1024,2048")
+    ap.add_argument("--skip-peers", action="store_true")
+    ap.add_argument("--skip-targeted", action="store_true")
+    ap.add_argument("peer_args", nargs="*", help="extra arguments for the peer script (after --)")
+    a = ap.parse_args()
+    if not a.skip_peers:
+        script = Path(a.peers)
+        if script.exists():
+            run_peers(script, a.sizes, a.peer_args)
+        else:
+            print(f"# peer script not found at {script}; pass --peers", file=sys.stderr)
+    if not a.skip_targeted:
+        targeted()
+
+
+if __name__ == "__main__":
+    main()
