@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEPS_HASH := $(shell cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 SDK_STAMP := $(SDK_VENV)/.stability-sdk-0.8.6
-PLUGINS := plugins/sfumato-diffusers
+PLUGINS := plugins/sfumato-diffusers docs/example-plugin
 
 .PHONY: setup build serve test test-fast rust-test lint bench sdk-venv clean-venv
 

@@ -200,6 +200,8 @@ def _check(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: engine ids must be unique, repeated: {', '.join(duplicates)}")
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"{source}: server.port must be 1..65535, got {settings.server.port}")
+    if settings.server.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"{source}: server.log_level must be debug, info, warning, error or critical")
     if settings.jobs.queue_size < 1:
         raise ConfigError(f"{source}: jobs.queue_size must be at least 1")
     for entry in settings.engines:

@@ -79,7 +79,13 @@ StepProgress = Callable[[int, int], None]
 
 @runtime_checkable
 class Engine(Protocol):
-    """A generation backend. All methods run on the engine's own worker thread."""
+    """A generation backend.
+
+    ``load``, ``generate`` and ``close`` run on the engine's worker thread, one at a
+    time. ``describe``, ``validate`` and ``batch_key`` are called while requests are
+    accepted (event loop or request threads), possibly while ``generate`` runs: they
+    must be fast, thread-safe and must not touch the model.
+    """
 
     def describe(self) -> EngineDescription:
         """Capabilities; must be cheap and callable before :meth:`load`."""
@@ -92,8 +98,8 @@ class Engine(Protocol):
     def validate(self, job: GenerationJob) -> None:
         """Raise :class:`sfumato.errors.RpcError` for a job this engine cannot honour.
 
-        Runs on the event loop before the job is accepted, so it must be fast and
-        must not touch the model.
+        Runs on a request thread before the job is accepted, possibly while
+        ``generate`` runs, so it must be fast and must not touch the model.
         """
         ...
 

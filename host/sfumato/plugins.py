@@ -120,6 +120,13 @@ class _Registrar:
             s.name == record.name and s.engine_kind == record.engine_kind for s in self.samplers
         ):
             raise ValueError(f"sampler {record.name!r} for engine kind {record.engine_kind!r} is already registered")
+        if record.number is not None:
+            for by_name in self.plugins.samplers.values():
+                for other in [*by_name.values(), *self.samplers]:
+                    if other.number == record.number and other.name != record.name:
+                        raise ValueError(
+                            f"sampler {record.name!r} wants number {record.number}, already used by {other.name!r}"
+                        )
         self.samplers.append(record)
 
     def adjustment(self, record: AdjustmentSpec) -> None:

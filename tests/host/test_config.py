@@ -40,6 +40,7 @@ def test_config_path_from_environment(tmp_path):
         ("[[engines]]\nid = 'a'\nkind = 'x'\n[[engines]]\nid = 'a'\nkind = 'y'\n", ["unique", "a"]),
         ("[jobs]\nqueue_size = 0\n", ["queue_size"]),
         ("not toml = = 1", ["TOML"]),
+        ("[server]\nlog_level = 'loud'\n", ["log_level"]),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, words):

@@ -114,3 +114,16 @@ def test_unknown_only_name_is_reported():
     assert plugins.failures[0].name == "does_not_exist"
     with pytest.raises(PluginLoadError):
         load_plugins(only=["does_not_exist"], strict=True)
+
+
+def test_sampler_number_clash_is_reported():
+    def first(register):
+        register(SamplerSpec(name="SAMPLER_ONE", number=1500, engine_kind="k", factory="x:y"))
+
+    def second(register):
+        register(SamplerSpec(name="SAMPLER_TWO", number=1500, engine_kind="other", factory="x:y"))
+
+    plugins = load_plugins(use_entry_points=False, extra=[("a", plugin_module("a", register_samplers=first)),
+                                                          ("b", plugin_module("b", register_samplers=second))])
+    assert plugins.sampler_numbers() == {1500: "SAMPLER_ONE"}
+    assert "already used by 'SAMPLER_ONE'" in plugins.failures[0].error

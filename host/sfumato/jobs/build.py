@@ -242,8 +242,14 @@ def _extension_value(param: ExtensionParam, parameter: Any, path: str) -> Any:
         if not math.isfinite(value):
             raise invalid(f"{path}.float: must be finite")
     if param.type in ("float", "int"):
-        if param.minimum is not None and value < param.minimum or param.maximum is not None and value > param.maximum:
-            raise invalid(f"{path}: {param.name!r} must be in {param.minimum}..{param.maximum}, got {value}")
+        too_low = param.minimum is not None and value < param.minimum
+        too_high = param.maximum is not None and value > param.maximum
+        if too_low or too_high:
+            if param.minimum is not None and param.maximum is not None:
+                bound = f"in {param.minimum}..{param.maximum}"
+            else:
+                bound = f"≥ {param.minimum}" if too_low else f"≤ {param.maximum}"
+            raise invalid(f"{path}: {param.name!r} must be {bound}, got {value}")
     if param.choices and value not in param.choices:
         raise invalid(f"{path}.str: {param.name!r} must be one of {', '.join(param.choices)}, got {value!r}")
     return value

@@ -107,6 +107,8 @@ def _add_artifact(
     validate_adjustments(pre, adjustments, path=path + ".adjustments")
     validate_adjustments(post, adjustments, path=path + ".postAdjustments")
 
+    if post and kind != "ARTIFACT_MASK":
+        raise invalid(f"{path}.postAdjustments: only masks take postAdjustments (they shape the final composite)")
     if kind == "ARTIFACT_IMAGE":
         if result.init_image is not None:
             raise invalid(f"{path}: only one init image (ARTIFACT_IMAGE) per request is supported")
