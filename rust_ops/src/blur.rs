@@ -334,14 +334,17 @@ fn deriche_lines(
     for n in 0..seq {
         input(n, &mut x);
         {
+            // Equal-length slices let the lane loop run without bounds checks (vectorised).
             let [a, b] = &mut states;
+            let (x, x1, y) = (&x[..lanes], &x1[..lanes], &mut y[..lanes]);
+            let (ay1, ay2, by1, by2) = (&mut a.y1[..lanes], &mut a.y2[..lanes], &mut b.y1[..lanes], &mut b.y2[..lanes]);
             for l in 0..lanes {
-                let ya = s0.n0 * x[l] + s0.n1 * x1[l] - s0.d1 * a.y1[l] - s0.d2 * a.y2[l];
-                let yb = s1.n0 * x[l] + s1.n1 * x1[l] - s1.d1 * b.y1[l] - s1.d2 * b.y2[l];
-                a.y2[l] = a.y1[l];
-                a.y1[l] = ya;
-                b.y2[l] = b.y1[l];
-                b.y1[l] = yb;
+                let ya = s0.n0 * x[l] + s0.n1 * x1[l] - s0.d1 * ay1[l] - s0.d2 * ay2[l];
+                let yb = s1.n0 * x[l] + s1.n1 * x1[l] - s1.d1 * by1[l] - s1.d2 * by2[l];
+                ay2[l] = ay1[l];
+                ay1[l] = ya;
+                by2[l] = by1[l];
+                by1[l] = yb;
                 y[l] = ya + yb;
             }
         }
@@ -363,13 +366,15 @@ fn deriche_lines(
     for n in (0..seq).rev() {
         {
             let [a, b] = &mut states;
+            let (x1, x2, y) = (&x1[..lanes], &x2[..lanes], &mut y[..lanes]);
+            let (ay1, ay2, by1, by2) = (&mut a.y1[..lanes], &mut a.y2[..lanes], &mut b.y1[..lanes], &mut b.y2[..lanes]);
             for l in 0..lanes {
-                let ya = s0.m1 * x1[l] + s0.m2 * x2[l] - s0.d1 * a.y1[l] - s0.d2 * a.y2[l];
-                let yb = s1.m1 * x1[l] + s1.m2 * x2[l] - s1.d1 * b.y1[l] - s1.d2 * b.y2[l];
-                a.y2[l] = a.y1[l];
-                a.y1[l] = ya;
-                b.y2[l] = b.y1[l];
-                b.y1[l] = yb;
+                let ya = s0.m1 * x1[l] + s0.m2 * x2[l] - s0.d1 * ay1[l] - s0.d2 * ay2[l];
+                let yb = s1.m1 * x1[l] + s1.m2 * x2[l] - s1.d1 * by1[l] - s1.d2 * by2[l];
+                ay2[l] = ay1[l];
+                ay1[l] = ya;
+                by2[l] = by1[l];
+                by1[l] = yb;
                 y[l] = ya + yb;
             }
         }
@@ -386,7 +391,7 @@ fn deriche_lines(
 /// Column block of the vertical pass (floats); small enough for L1 state.
 const IIR_COLUMN_BLOCK: usize = 256;
 /// Rows per band of the horizontal pass (lanes = rows × channels).
-const IIR_ROWS_PER_BAND: usize = 8;
+const IIR_ROWS_PER_BAND: usize = 16;
 
 fn iir_blur_into<S: Sample, D: Send>(
     src: ImageView<'_, S>,
