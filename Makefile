@@ -5,6 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/sfumato/target
 PYTHON ?= python3
 
 BIN := $(VENV)/bin
+export VIRTUAL_ENV := $(VENV)
 DEPS_HASH := $(shell cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 SDK_STAMP := $(SDK_VENV)/.stability-sdk-0.8.6

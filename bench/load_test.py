@@ -1,0 +1,156 @@
+"""Load test: 32 concurrent clients for a bounded time against test-pattern and tiny-sd.
+
+The queue bound is smaller than the load, so some requests must be refused with 429.
+Checks, and prints the counts of: every request ends in a result or a 429 (nothing
+else), every accepted async job delivers each answer exactly once, and the server's
+memory is flat after warm-up. Loopback only; stops by itself.
+
+    python bench/load_test.py --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.http_load import run_load  # noqa: E402
+from sfumato.testing import RequestBuilder, start_server  # noqa: E402
+
+CONFIG = """
+[jobs]
+queue_size = 8
+batch_window_ms = 5
+
+[[engines]]
+id = "test-pattern"
+kind = "test-pattern"
+max_batch_size = 4
+
+[[engines]]
+id = "tiny-sd"
+kind = "diffusers"
+model = "tiny-sd"
+max_batch_size = 4
+"""
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def request_body(rng: random.Random) -> dict:
+    engine = rng.choice(["test-pattern", "tiny-sd"])
+    size = 64 if engine == "tiny-sd" else rng.choice([64, 128, 256])
+    builder = RequestBuilder().engine(engine).prompt(f"load {rng.randrange(1000)}").size(size, size)
+    return builder.seeds(rng.randrange(1 << 31)).samples(rng.choice([1, 1, 2])).steps(4).build()
+
+
+class AsyncLedger:
+    """Answer ids delivered per async job, to prove exactly-once delivery."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.delivered: Counter[str] = Counter()
+        self.expected = 0
+        self.completed = 0
+        self.failed_status: Counter[int] = Counter()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+    ledger = AsyncLedger()
+    local = threading.local()
+
+    def call(client: httpx.Client) -> str:
+        rng = getattr(local, "rng", None) or random.Random(threading.get_ident())
+        local.rng = rng
+        body = request_body(rng)
+        if rng.random() < 0.5:
+            response = client.post("/grpcgateway/generate", json=body)
+            if response.status_code != 200:
+                return str(response.status_code)
+            lines = [line for line in response.content.splitlines() if line]
+            ok = len(lines) == int(body["image"]["samples"]) and all(line.startswith(b'{"result"') for line in lines)
+            return "stream ok" if ok else "stream broken"
+        response = client.post("/grpcgateway/asyncGenerate", json=body)
+        if response.status_code != 200:
+            return str(response.status_code)
+        handle = response.json()
+        with ledger.lock:
+            ledger.expected += int(body["image"]["samples"])
+        while True:
+            result = client.post("/grpcgateway/asyncResult", json=handle)
+            if result.status_code != 200:
+                return f"async lost ({result.status_code})"
+            payload = result.json()
+            with ledger.lock:
+                for answer in payload.get("answer", []):
+                    ledger.delivered[answer["answerId"]] += 1
+            if payload.get("complete"):
+                code = payload.get("status", {}).get("code", 0)
+                with ledger.lock:
+                    ledger.completed += 1
+                    if code:
+                        ledger.failed_status[code] += 1
+                return "async ok" if code == 0 else f"async status {code}"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp), config=CONFIG, plugins=["test_pattern", "diffusers"])
+        memory: list[tuple[float, float]] = []
+        stop = threading.Event()
+
+        def sample_memory() -> None:
+            began = time.monotonic()
+            while not stop.wait(1.0):
+                memory.append((time.monotonic() - began, rss_mib(server.process.pid)))
+
+        sampler = threading.Thread(target=sample_memory, daemon=True)
+        sampler.start()
+        try:
+            result = run_load(server.url, call, concurrency=args.clients, seconds=args.seconds)
+        finally:
+            stop.set()
+            server.stop()
+    outcomes = result.outcomes
+    print(f"{sum(outcomes.values())} requests in {result.wall:.1f}s from {args.clients} clients")
+    for outcome, count in sorted(outcomes.items()):
+        print(f"  {outcome:<22}{count:>7}")
+    duplicates = sum(1 for count in ledger.delivered.values() if count > 1)
+    print(f"async answers expected {ledger.expected}, delivered {len(ledger.delivered)}, duplicates {duplicates}")
+    warm = [rss for t, rss in memory if t > args.seconds * 0.25]
+    if warm:
+        print(f"server RSS after warm-up: first {warm[0]:.0f} MiB, max {max(warm):.0f} MiB, last {warm[-1]:.0f} MiB")
+    allowed = {"stream ok", "async ok", "429"}
+    problems = []
+    if set(outcomes) - allowed:
+        problems.append(f"unexpected outcomes: {sorted(set(outcomes) - allowed)}")
+    if "429" not in outcomes:
+        problems.append("the queue bound was never reached: no 429 seen")
+    if duplicates or len(ledger.delivered) != ledger.expected:
+        problems.append("async answers were lost or delivered twice")
+    if warm and max(warm) > warm[0] * 1.15 + 32:
+        problems.append("memory grew after warm-up")
+    for problem in problems:
+        print("FAIL:", problem)
+    print("load test", "FAILED" if problems else "passed")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
