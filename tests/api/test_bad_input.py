@@ -117,8 +117,9 @@ CASES = [
     ("async cancel unknown handle", "POST", "/grpcgateway/asyncCancel", {"asyncHandle": "nope"}, 404, 5, ["nope"]),
     ("async result unknown field", "POST", "/grpcgateway/asyncResult", {"handle": "x"}, 400, 3, ["handle"]),
     ("async generate validates", "POST", "/grpcgateway/asyncGenerate", req(steps="0"), 400, 3, ["image.steps"]),
-    ("wrong method on generate", "GET", GEN, None, 501, 12, ["GET", "generate"]),
-    ("wrong method on engines", "DELETE", "/grpcgateway/engines", None, 501, 12, ["DELETE"]),
+    ("wrong method on generate", "GET", GEN, None, 405, 12, ["GET", "generate"]),
+    ("trace on a route", "TRACE", "/healthz", None, 405, 12, ["TRACE"]),
+    ("wrong method on engines", "DELETE", "/grpcgateway/engines", None, 405, 12, ["DELETE"]),
     ("unknown path", "POST", "/grpcgateway/generat", {}, 404, 5, ["/grpcgateway/generat"]),
     ("unknown root path", "GET", "/v2/whatever", None, 404, 5, ["/v2/whatever"]),
 ]
@@ -142,6 +143,8 @@ def test_bad_input(server, method, path, body, status, code, words):
     payload = response.json()
     assert set(payload) == {"code", "message", "details"}
     assert payload["code"] == code and payload["details"] == []
+    if status == 405:
+        assert "GET" in response.headers["allow"] or "POST" in response.headers["allow"]
     for word in words:
         assert word in payload["message"], f"{word!r} not in {payload['message']!r}"
 

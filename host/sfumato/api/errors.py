@@ -64,14 +64,26 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[byte
     if isinstance(exc, NotFoundException):
         message = f"Not Found: no route {request.method} {request.url.path}"
     elif isinstance(exc, MethodNotAllowedException):
+        # The one departure from the code→status table: HTTP requires 405 (with Allow)
+        # for a known path and the wrong method; the body still carries UNIMPLEMENTED.
         message = f"Method Not Allowed: {request.method} is not supported on {request.url.path}"
-        if exc.headers and "Allow" in exc.headers:
-            headers["Allow"] = exc.headers["Allow"]
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        response = rpc_response(code, message, headers)
+        response.status_code = 405
+        return response
     elif status == 413:
         message = "the request body is larger than limits.max_body_bytes allows"
     else:
         message = exc.detail or "bad request"
     return rpc_response(code, message, headers)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    path = request.url.path
+    for route in request.app.routes:
+        if route.path == path:
+            return set(getattr(route, "methods", ())) - {"OPTIONS", "HEAD"} or {"GET"}
+    return {"GET", "POST"}
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response[bytes]:
