@@ -76,10 +76,14 @@ class Services:
         return JobState(job, loop, received_ms)
 
     async def accept(self, request: wire.Request | None) -> JobState:
-        """Validate (off the event loop: images are decoded and adjusted) and enqueue a Request."""
+        """Validate and enqueue a Request; images are decoded and adjusted off the event loop."""
         received = now_ms()
         loop = asyncio.get_running_loop()
-        state = await anyio.to_thread.run_sync(self._prepare, request or wire.Request(), received, loop)
+        request = request or wire.Request()
+        if any(prompt.artifact is not None for prompt in request.prompt):
+            state = await anyio.to_thread.run_sync(self._prepare, request, received, loop)
+        else:  # text-only requests validate in microseconds: no thread hop needed
+            state = self._prepare(request, received, loop)
         slot = self.pool.get(state.job.engine_id)
         assert slot is not None
         self.scheduler.submit(state, slot)

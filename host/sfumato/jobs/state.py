@@ -60,8 +60,8 @@ class JobState:
         self._notify()
 
     def set_progress(self, step: int, total: int) -> None:
+        # Read by metrics and status views; waking the event loop per step would cost more than it tells.
         self.step, self.total_steps = step, total
-        self._notify()
 
     def finish(self, code: Code, message: str = "") -> bool:
         """Record the outcome; later calls are ignored. Returns whether this call finished it."""
