@@ -6,7 +6,8 @@ PYTHON ?= python3
 
 BIN := $(VENV)/bin
 export VIRTUAL_ENV := $(VENV)
-DEPS_HASH := $(shell cat pyproject.toml plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+# The checkout path is part of the key: editable installs point at one checkout.
+DEPS_HASH := $(shell (echo $(CURDIR); cat pyproject.toml plugins/*/pyproject.toml docs/example-plugin/pyproject.toml) 2>/dev/null | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 SDK_STAMP := $(SDK_VENV)/.stability-sdk-0.8.6
 PLUGINS := plugins/sfumato-diffusers docs/example-plugin
