@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import time
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +107,24 @@ def test_bad_lora_is_a_clear_400(tiny):
     assert response.status_code == 400 and response.json()["code"] == 3
     assert "LoRA" in response.json()["message"]
     assert len(server.generate(body("still fine", 1))) == 1
+
+
+def test_list_engines_reports_loading_truthfully(tmp_path):
+    server = start_server(tmp_path, config=TINY_CONFIG, plugins=["diffusers"], wait_ready=False,
+                          env={"SFUMATO_CACHE_DIR": str(tmp_path / "fresh-cache")})
+    try:
+        seen, ready_codes = [], []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            engines = httpx.get(server.url + "/grpcgateway/engines").json()["engine"]
+            seen.append(engines[0]["ready"] if engines[0].get("ready") else False)
+            ready_codes.append(httpx.get(server.url + "/readyz").status_code)
+            if seen[-1]:
+                break
+            time.sleep(0.05)
+        # the server answers while the model loads (torch import, building tiny-sd), then flips to ready
+        assert seen[0] is False and seen[-1] is True
+        assert ready_codes[0] == 503 and ready_codes[-1] == 200
+        assert len(server.generate(body("after loading", 1))) == 1
+    finally:
+        server.stop()

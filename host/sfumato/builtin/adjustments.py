@@ -119,7 +119,12 @@ def validate_channels(params: Any) -> None:
 
 
 def apply_channels(pixels: np.ndarray, params: Any) -> np.ndarray:
-    return _ops().channels(pixels, channel_sources(params))
+    sources = channel_sources(params)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels < 4 and getattr(params, "a", None) is None:
+        # "keep alpha" on an image without one keeps it without one, rather than adding an opaque plane
+        sources[3] = CHANNEL_CODES["CHANNEL_DISCARD"]
+    return _ops().channels(pixels, sources)
 
 
 # --- rescale --------------------------------------------------------------------------------
