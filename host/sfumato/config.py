@@ -55,15 +55,6 @@ class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     shutdown_grace_seconds: float = 10.0
 
 
-class EngineLimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    max_width: int = 2048
-    max_height: int = 2048
-    max_pixels: int = 2048 * 2048
-    size_multiple: int = 8
-    max_steps: int = 150
-    max_samples: int = 16
-
-
 class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     id: str
     kind: str
@@ -76,7 +67,7 @@ class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_batch_size: int = 4
     enabled: bool = True
     visible: bool = True
-    limits: EngineLimitSettings = msgspec.field(default_factory=EngineLimitSettings)
+    limits: EngineLimits = msgspec.field(default_factory=EngineLimits)
 
     def to_engine_config(self) -> EngineConfig:
         return EngineConfig(
@@ -88,7 +79,7 @@ class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             options=dict(self.options),
             default_sampler=self.default_sampler,
             default_steps=self.default_steps,
-            limits=EngineLimits(**msgspec.structs.asdict(self.limits)),
+            limits=self.limits,
             max_batch_size=self.max_batch_size,
             visible=self.visible,
         )

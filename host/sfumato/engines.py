@@ -12,13 +12,14 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
+
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
 from sfumato.records import ExtensionParam, SamplerSpec
 
 
-@dataclass(frozen=True)
-class EngineLimits:
-    """Per-engine bounds, enforced by the host with a 400 before work is accepted."""
+class EngineLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Per-engine bounds (the config's ``[engines.limits]``), enforced with a 400 before work is accepted."""
 
     max_width: int = 2048
     max_height: int = 2048
