@@ -84,3 +84,19 @@ def test_shutdown_answers_every_waiting_client(tmp_path):
     # uvicorn re-raises the signal after its graceful shutdown, so the exit status says SIGTERM
     assert server.process.wait(30) in (0, -signal.SIGTERM)
     assert "Traceback" not in server.log()
+
+
+def test_finished_async_results_expire_after_the_retention(tmp_path):
+    server = start_server(tmp_path, config=TEST_PATTERN_CONFIG, plugins=["test_pattern"],
+                          env={"SFUMATO_ASYNC_RETENTION_SECONDS": "1"})
+    try:
+        body = RequestBuilder().prompt("e").size(16, 16).build()
+        kept = server.post("/grpcgateway/asyncGenerate", body).json()
+        expired = server.post("/grpcgateway/asyncGenerate", body).json()
+        time.sleep(0.3)  # both are done by now; fetch one within the retention
+        assert len(server.post("/grpcgateway/asyncResult", kept).json()["answer"]) == 1
+        time.sleep(1.5)
+        gone = server.post("/grpcgateway/asyncResult", expired)
+        assert gone.status_code == 404 and gone.json()["code"] == 5
+    finally:
+        server.stop()

@@ -32,6 +32,9 @@ def test_plugins_route_lists_what_each_plugin_registered(server):
     assert by_name["test_pattern"]["distribution"] == "sfumato"
     assert set(by_name["adjustments"]["adjustments"]) >= {"blur", "invert", "levels", "channels", "rescale", "crop"}
     assert report["failures"] == []
+    engine = {e["id"]: e for e in report["engines"]}["test-pattern"]
+    delay = {p["name"]: p for p in engine["extensions"]}["step_delay_ms"]
+    assert delay["type"] == "int" and delay["minimum"] == 0 and delay["maximum"] == 10_000 and delay["description"]
 
 
 def test_health_ready_and_metrics(server):

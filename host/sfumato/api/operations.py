@@ -10,6 +10,7 @@ from litestar.params import SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sfumato.api.services import Services
+from sfumato.records import ExtensionParam
 
 
 def plugin_report(services: Services) -> dict[str, Any]:
@@ -24,10 +25,24 @@ def plugin_report(services: Services) -> dict[str, Any]:
                 "ready": slot.ready,
                 "status": slot.load_status,
                 "error": slot.load_error,
+                "extensions": [_extension(param) for param in slot.describe().extensions],
             }
             for slot in services.pool.slots.values()
         ],
         "skipped_engines": [{"id": engine_id, "reason": reason} for engine_id, reason in services.pool.skipped],
+    }
+
+
+def _extension(param: ExtensionParam) -> dict[str, Any]:
+    """An ``image.extension.parameters[]`` entry the engine accepts, for API users."""
+    return {
+        "name": param.name,
+        "type": param.type,
+        "description": param.description,
+        "default": param.default,
+        "minimum": param.minimum,
+        "maximum": param.maximum,
+        "choices": list(param.choices),
     }
 
 
