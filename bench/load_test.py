@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.http_load import run_load  # noqa: E402
 from sfumato.testing import RequestBuilder, start_server  # noqa: E402
 
+BACKOFF_SECONDS = 0.1
+
 CONFIG = """
 [jobs]
 queue_size = 8
@@ -77,6 +79,11 @@ def main() -> int:
     ledger = AsyncLedger()
     local = threading.local()
 
+    def refused(response: httpx.Response) -> str:
+        if response.status_code == 429:  # back off as a polite client would (Retry-After, capped)
+            time.sleep(min(BACKOFF_SECONDS, float(response.headers.get("retry-after", BACKOFF_SECONDS))))
+        return str(response.status_code)
+
     def call(client: httpx.Client) -> str:
         rng = getattr(local, "rng", None) or random.Random(threading.get_ident())
         local.rng = rng
@@ -84,13 +91,13 @@ def main() -> int:
         if rng.random() < 0.5:
             response = client.post("/grpcgateway/generate", json=body)
             if response.status_code != 200:
-                return str(response.status_code)
+                return refused(response)
             lines = [line for line in response.content.splitlines() if line]
             ok = len(lines) == int(body["image"]["samples"]) and all(line.startswith(b'{"result"') for line in lines)
             return "stream ok" if ok else "stream broken"
         response = client.post("/grpcgateway/asyncGenerate", json=body)
         if response.status_code != 200:
-            return str(response.status_code)
+            return refused(response)
         handle = response.json()
         with ledger.lock:
             ledger.expected += int(body["image"]["samples"])

@@ -79,6 +79,7 @@ class Services:
         """Validate and enqueue a Request; images are decoded and adjusted off the event loop."""
         received = now_ms()
         loop = asyncio.get_running_loop()
+        self.scheduler.check_capacity()  # refuse cheaply under overload, before any image work
         request = request or wire.Request()
         if any(prompt.artifact is not None for prompt in request.prompt):
             state = await anyio.to_thread.run_sync(self._prepare, request, received, loop)

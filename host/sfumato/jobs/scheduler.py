@@ -235,6 +235,15 @@ class Scheduler:
     def queued(self) -> int:
         return sum(1 for worker in self.workers.values() for p in worker.pending if p.waiting and not p.state.done)
 
+    def check_capacity(self) -> None:
+        if self.queued >= self.queue_size:
+            raise self._queue_full()
+
+    def _queue_full(self) -> RpcError:
+        return RpcError(
+            Code.RESOURCE_EXHAUSTED, f"the queue is full ({self.queue_size} jobs waiting, jobs.queue_size); retry later"
+        )
+
     def submit(self, state: JobState, slot: EngineSlot) -> None:
         """Accept a validated job or refuse it at once (full queue, shutting down)."""
         if not self.accepting:
@@ -244,10 +253,7 @@ class Scheduler:
         with self.condition:
             if self.queued >= self.queue_size:
                 self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
-                raise RpcError(
-                    Code.RESOURCE_EXHAUSTED,
-                    f"the queue is full ({self.queue_size} jobs waiting, jobs.queue_size); retry later",
-                )
+                raise self._queue_full()
             self.states_by_job[id(state.job)] = state
             assert slot.worker is not None
             slot.worker.pending.append(_Pending(state=state, slot=slot, key=key))
