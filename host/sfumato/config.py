@@ -26,6 +26,8 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     api_keys: list[str] = []
     default_engine: str = ""
     cache_dir: str = ""
+    # Browser origins allowed to call the API (CORS), e.g. ["http://localhost:3000"] or ["*"]; empty = no CORS headers.
+    cors_origins: list[str] = []
     # Worker threads for the native image kernels; 0 = one per core.
     image_threads: int = 0
     log_level: str = "info"
@@ -133,6 +135,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "SFUMATO_PORT": ("server", "port", int),
     "SFUMATO_API_KEYS": ("server", "api_keys", list),
     "SFUMATO_DEFAULT_ENGINE": ("server", "default_engine", str),
+    "SFUMATO_CORS_ORIGINS": ("server", "cors_origins", list),
     "SFUMATO_CACHE_DIR": ("server", "cache_dir", str),
     "SFUMATO_IMAGE_THREADS": ("server", "image_threads", int),
     "SFUMATO_LOG_LEVEL": ("server", "log_level", str),

@@ -100,3 +100,21 @@ def test_finished_async_results_expire_after_the_retention(tmp_path):
         assert gone.status_code == 404 and gone.json()["code"] == 5
     finally:
         server.stop()
+
+
+def test_cors_is_off_by_default_and_configurable(server, tmp_path):
+    preflight = {"Origin": "http://studio.local", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    plain = httpx.options(server.url + "/grpcgateway/generate", headers=preflight)
+    assert "access-control-allow-origin" not in plain.headers
+    allowed = start_server(tmp_path, config=TEST_PATTERN_CONFIG, plugins=["test_pattern"],
+                           env={"SFUMATO_CORS_ORIGINS": "http://studio.local"})
+    try:
+        answer = httpx.options(allowed.url + "/grpcgateway/generate", headers=preflight)
+        assert answer.status_code in (200, 204)
+        assert answer.headers["access-control-allow-origin"] == "http://studio.local"
+        generated = httpx.post(allowed.url + "/grpcgateway/generate", headers={"Origin": "http://studio.local"},
+                               json=RequestBuilder().prompt("c").size(16, 16).build())
+        assert generated.headers["access-control-allow-origin"] == "http://studio.local"
+    finally:
+        allowed.stop()

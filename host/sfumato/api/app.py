@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -63,6 +64,9 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         openapi_config=openapi,
         plugins=openapi_plugins({name: spec.params for name, spec in plugins.adjustments.items()}),
         request_max_body_size=settings.limits.max_body_bytes,
+        cors_config=CORSConfig(allow_origins=settings.server.cors_origins, allow_headers=["*"], expose_headers=["Retry-After"])
+        if settings.server.cors_origins
+        else None,
         on_app_init=[_no_debug],
     )
 

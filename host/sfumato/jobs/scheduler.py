@@ -270,6 +270,15 @@ class Scheduler:
         was_waiting = state.started_at is None
         if state.finish(code, message):
             engine = state.job.engine_id
+            job = state.job
+            assert state.finished_at is not None
+            log.info(
+                "job %s on %s: %s, %d/%d images, %.3fs (queued %.3fs)%s",
+                job.request_id, engine, code.name, len(state.results), job.samples,
+                state.finished_at - state.enqueued_at,
+                (state.started_at or state.finished_at) - state.enqueued_at,
+                f": {message}" if message and code != Code.OK else "",
+            )
             if was_waiting:
                 self.metrics.queue_depth.labels(engine).dec()
             if code != Code.OK:
