@@ -47,8 +47,18 @@ test: setup sdk-venv rust-test
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not torch and not slow"
 
+# Peers used only by the image-op benchmark, never by the project.
+BENCH_PEERS := cykooz.resizer kornia-rs fpng pyvips pyvips-binary
+
 bench: setup sdk-venv
-	$(BIN)/python -m pytest bench -q --benchmark-only
+	$(BIN)/pip install --quiet $(BENCH_PEERS)
+	$(BIN)/python bench/bench_http.py
+	$(BIN)/python bench/bench_wire.py
+	$(BIN)/python bench/bench_imageops.py
+	$(BIN)/python plugins/sfumato-diffusers/bench/bench_engine_overhead.py
+	$(BIN)/python bench/bench_batching.py
+	$(BIN)/python bench/bench_cancel.py
+	$(BIN)/python bench/load_test.py --seconds 60
 
 clean-venv:
 	rm -rf $(VENV) $(SDK_VENV)
