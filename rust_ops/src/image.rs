@@ -10,6 +10,16 @@ pub trait Sample: Copy + Send + Sync + PartialOrd + Default + 'static {
     fn to_f32(self) -> f32;
     /// Back from `f32` on the same scale; `u8` rounds to nearest and saturates.
     fn from_f32(value: f32) -> Self;
+    /// The view itself when the samples are `u8` (for 8-bit specialisations).
+    fn as_u8_view(view: ImageView<'_, Self>) -> Option<ImageView<'_, u8>> {
+        let _ = view;
+        None
+    }
+    /// Back from an 8-bit image produced through `as_u8_view` (only called for `u8`).
+    fn from_u8_image(img: Image<u8>) -> Image<Self> {
+        let _ = img;
+        unreachable!("only u8 images take the 8-bit path")
+    }
 }
 
 impl Sample for u8 {
@@ -22,6 +32,12 @@ impl Sample for u8 {
     fn from_f32(value: f32) -> Self {
         // `as u8` saturates (and maps NaN to 0), so only the rounding is ours.
         (value + 0.5) as u8
+    }
+    fn as_u8_view(view: ImageView<'_, Self>) -> Option<ImageView<'_, u8>> {
+        Some(view)
+    }
+    fn from_u8_image(img: Image<u8>) -> Image<Self> {
+        img
     }
 }
 
