@@ -7,7 +7,6 @@ Every limit the API enforces is a named setting here, documented in
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +202,3 @@ def _check(settings: Settings, source: str) -> None:
             raise ConfigError(f"{source}: engine {entry.id!r}: max_batch_size must be at least 1")
         if entry.limits.size_multiple < 1:
             raise ConfigError(f"{source}: engine {entry.id!r}: limits.size_multiple must be at least 1")
-
-
-@dataclass(frozen=True)
-class ResolvedEngines:
-    configs: list[EngineConfig]
-    skipped: list[tuple[str, str]]
-    default_engine: str

@@ -139,7 +139,10 @@ class ImageTask:
 
 @dataclass
 class GeneratedImage:
-    """An engine's output for one task: H×W×3 (or ×4) ``uint8`` pixels."""
+    """An engine's output for one task: H×W×3 (or ×4) ``uint8`` pixels.
+
+    ``info`` is free-form engine detail for logs and debugging; it is not sent to clients.
+    """
 
     pixels: np.ndarray
     filtered: bool = False
