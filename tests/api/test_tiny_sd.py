@@ -128,3 +128,28 @@ def test_list_engines_reports_loading_truthfully(tmp_path):
         assert len(server.generate(body("after loading", 1))) == 1
     finally:
         server.stop()
+
+
+def test_an_engine_that_fails_to_load_is_reported_and_the_rest_still_serve(tmp_path):
+    config = TINY_CONFIG.replace('model = "tiny-sd"', 'model = "/nonexistent/model/folder"') + """
+[[engines]]
+id = "test-pattern"
+kind = "test-pattern"
+"""
+    server = start_server(tmp_path, config=config, plugins=["diffusers", "test_pattern"], wait_ready=False)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            report = {e["id"]: e for e in httpx.get(server.url + "/plugins").json()["engines"]}
+            if report["tiny-sd"]["error"]:
+                break
+            time.sleep(0.1)
+        assert "/nonexistent/model/folder" in report["tiny-sd"]["error"]
+        assert httpx.get(server.url + "/readyz").status_code == 503
+        refused = server.post("/grpcgateway/generate", body("x", 1))
+        assert refused.status_code == 503 and refused.json()["code"] == 14
+        assert "failed to load" in refused.json()["message"]
+        working = RequestBuilder().engine("test-pattern").prompt("ok").size(16, 16).build()
+        assert len(server.generate(working)) == 1
+    finally:
+        server.stop()
