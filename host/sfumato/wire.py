@@ -22,7 +22,7 @@ import msgspec
 from msgspec import Meta, field
 
 __all__ = [  # noqa: RUF022 - grouped by role, not alphabetically
-    "U64", "I64", "U32", "I32", "F32", "SamplerName", "AdjustmentExtras", "ProtoEnum",
+    "U64", "I64", "Base64Bytes", "U32", "I32", "F32", "SamplerName", "AdjustmentExtras", "ProtoEnum",
     "PROTO_NUMBERS", "Message",
     # enums
     "FinishReason", "ArtifactType", "GaussianDirection", "ChannelSource", "RescaleMode",
@@ -55,6 +55,13 @@ class U64(int):
 
 class I64(int):
     """A proto ``int64``: printed as a JSON string, read from a string or a number."""
+
+    __slots__ = ()
+
+
+class Base64Bytes(bytes):
+    """A proto ``bytes`` field: base64 in JSON. The codec decodes and encodes it with a
+    SIMD base64 library, several times faster than msgspec's own base64 on images."""
 
     __slots__ = ()
 
@@ -327,7 +334,7 @@ class Tokens(Message):
 class Tensor(Message):
     dtype: Dtype = Dtype.DT_INVALID
     shape: list[I64] = []
-    data: bytes = b""
+    data: Base64Bytes = Base64Bytes()
     attr_type: AttributeType | None = None
 
 
@@ -407,7 +414,7 @@ class Artifact(Message):
     type: ArtifactType = ArtifactType.ARTIFACT_NONE
     mime: str = ""
     magic: str | None = None
-    binary: bytes | None = None
+    binary: Base64Bytes | None = None
     text: str | None = None
     tokens: Tokens | None = None
     tensor: Tensor | None = None

@@ -16,6 +16,7 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from sfumato.wire import (
+    Base64Bytes,
     BUILTIN_ADJUSTMENTS,
     I64,
     SAMPLER_NAME,
@@ -53,7 +54,7 @@ class Base64BytesSchemaPlugin(OpenAPISchemaPlugin):
     """``bytes``: base64 (standard or URL-safe, padding optional on input)."""
 
     def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
-        return field_definition.annotation is bytes
+        return field_definition.annotation in (bytes, Base64Bytes)
 
     def to_openapi_schema(self, field_definition: FieldDefinition,
                           schema_creator: SchemaCreator) -> Schema:

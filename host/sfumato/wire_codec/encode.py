@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import msgspec
+import pybase64
 
 from sfumato.wire_codec.schema import FieldPlan, Kind, plan_for
 
@@ -25,7 +26,7 @@ def encode_message(message: msgspec.Struct) -> bytes:
 
 
 def to_json_value(message: msgspec.Struct) -> dict[str, Any]:
-    """``message`` as JSON-ready builtins (bytes stay bytes: msgspec base64-encodes them).
+    """``message`` as JSON-ready builtins (bytes become pre-encoded base64 ``msgspec.Raw``).
 
     Useful to embed a message in a larger document, e.g. ``{"result": answer}``.
     """
@@ -63,6 +64,9 @@ def _scalar(value: Any, plan: FieldPlan) -> Any:
         return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
     if kind is Kind.ENUM:
         return value.value if isinstance(value, enum.Enum) else value
+    if kind is Kind.BYTES:
+        # Pre-encoded JSON string: pybase64 (SIMD) is ~10x faster than msgspec's base64.
+        return msgspec.Raw(b'"' + pybase64.b64encode(value) + b'"')
     if kind is Kind.OTHER:
         return msgspec.to_builtins(value)
     return value

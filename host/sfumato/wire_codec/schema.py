@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from sfumato.wire import I64, SAMPLER_NAME, U64, AdjustmentExtras
+from sfumato.wire import I64, SAMPLER_NAME, U64, AdjustmentExtras, Base64Bytes
 
 INT64_RANGE = (-(2**63), 2**63 - 1)
 
@@ -142,7 +142,7 @@ def _field_plan(attr: str, json_name: str, hint: Any, default: Any) -> FieldPlan
             return FieldPlan(kind=Kind.FLOAT, float32=_bounds(metadata, None) is not None, **common)
         if base is str:
             return FieldPlan(kind=Kind.STRING, **common)
-        if base is bytes:
+        if base is bytes or base is Base64Bytes:
             return FieldPlan(kind=Kind.BYTES, **common)
         if base is dict:
             return FieldPlan(kind=Kind.JSON_OBJECT, **common)
