@@ -124,6 +124,10 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
     prompts: list[dict[str, Any]] = [{"text": args.prompt}]
     if args.negative:
         prompts.append({"text": args.negative, "parameters": {"weight": -1.0}})
+    for kind, path in (("ARTIFACT_IMAGE", args.init_image), ("ARTIFACT_MASK", args.mask)):
+        if path:
+            data = base64.b64encode(Path(path).read_bytes()).decode()
+            prompts.append({"artifact": {"type": kind, "binary": data}})
     image: dict[str, Any] = {"samples": args.samples}
     for name in ("width", "height", "steps"):
         if getattr(args, name) is not None:
@@ -132,8 +136,13 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
         image["seed"] = [args.seed]
     if args.sampler:
         image["transform"] = {"diffusion": args.sampler}
+    step: dict[str, Any] = {}
     if args.cfg_scale is not None:
-        image["parameters"] = [{"sampler": {"cfgScale": args.cfg_scale}}]
+        step["sampler"] = {"cfgScale": args.cfg_scale}
+    if args.strength is not None:
+        step["schedule"] = {"start": args.strength}
+    if step:
+        image["parameters"] = [step]
     return {"engineId": args.engine or "", "prompt": prompts, "image": image}
 
 
@@ -143,6 +152,10 @@ def _output_path(base: Path, index: int, total: int) -> Path:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     output = Path(args.output)
+    for path in (args.init_image, args.mask):
+        if path and not Path(path).is_file():
+            print(f"sfumato: no such file: {path}", file=sys.stderr)
+            return 2
     started = time.monotonic()
     written = 0
     with _client(args) as client:
@@ -218,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--samples", type=int, default=1)
     generate.add_argument("--sampler", help="e.g. SAMPLER_K_EULER")
     generate.add_argument("--cfg-scale", type=float)
+    generate.add_argument("--init-image", help="image to start from (img2img)")
+    generate.add_argument("--mask", help="mask for the init image: white = regenerate, black = keep")
+    generate.add_argument("--strength", type=float, help="how much of the init image to re-generate, 0..1")
     remote_options(generate, _server_default())
     generate.set_defaults(func=cmd_generate)
     return parser

@@ -50,3 +50,15 @@ def test_serve_refuses_a_bad_config(tmp_path):
     bad.write_text("[server]\nport = 'nope'\n")
     result = run_cli("serve", "--config", str(bad), check=False)
     assert result.returncode == 2 and "port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_with_init_image_and_mask(server, tmp_path):
+    init = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    Image.fromarray(init).save(tmp_path / "init.png")
+    Image.fromarray(np.zeros((32, 32), dtype=np.uint8)).save(tmp_path / "mask.png")
+    output = tmp_path / "edited.png"
+    run_cli("generate", "keep it", "-o", str(output), "--server", server.url, "--init-image", str(tmp_path / "init.png"),
+            "--mask", str(tmp_path / "mask.png"), "--strength", "1.0")
+    assert np.array_equal(np.asarray(Image.open(output)), init)  # an all-black mask keeps the init image
+    missing = run_cli("generate", "x", "--server", server.url, "--init-image", str(tmp_path / "nope.png"), check=False)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
