@@ -370,7 +370,7 @@ mod fixed_avx2 {
         let radius = w.len() - 1;
         let n = out.len();
         assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
-        let bias = _mm256_set1_epi16(((radius as u16 + 1) / 2) as i16);
+        let bias = _mm256_set1_epi16(((radius as u16).div_ceil(2)) as i16);
         let w0 = _mm256_set1_epi16(w[0] as i16);
         let load = |row: &[u8], x: usize| {
             // SAFETY: x + 16 <= n <= row.len() (checked by the callers' loop bound).
@@ -399,7 +399,7 @@ mod fixed_avx2 {
         let m = radius * c;
         let n = out.len();
         assert!(padded.len() >= n + 2 * m);
-        let bias = _mm256_set1_epi16(((radius as u16 + 1) / 2 + 64) as i16);
+        let bias = _mm256_set1_epi16(((radius as u16).div_ceil(2) + 64) as i16);
         let w0 = _mm256_set1_epi16(w[0] as i16);
         let p = padded.as_ptr();
         // SAFETY (loads): every index below is < n + 2m <= padded.len().
@@ -427,7 +427,7 @@ multiversion! {
     fn fixed_vertical_row_portable(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
         const L: usize = FIR_LANES;
         let radius = w.len() - 1;
-        let bias = (radius as u16 + 1) / 2;
+        let bias = (radius as u16).div_ceil(2);
         let n = out.len();
         let mut x0 = 0;
         while x0 < n {
@@ -463,7 +463,7 @@ multiversion! {
     fn fixed_horizontal_row_portable(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
         const L: usize = FIR_LANES;
         let radius = w.len() - 1;
-        let bias = (radius as u16 + 1) / 2 + 64;
+        let bias = (radius as u16).div_ceil(2) + 64;
         let m = radius * c;
         let n = out.len();
         let mut x0 = 0;
