@@ -8,7 +8,8 @@ use sfumato_ops::image::ImageView;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let size: usize = args.get(1).map(|s| s.parse().unwrap()).unwrap_or(1024);
-    let sigmas: Vec<f64> = args.get(2).map(|s| s.split(',').map(|v| v.parse().unwrap()).collect()).unwrap_or(vec![1.0, 2.0, 8.0, 64.0]);
+    let sigmas: Vec<f64> =
+        args.get(2).map(|s| s.split(',').map(|v| v.parse().unwrap()).collect()).unwrap_or(vec![1.0, 2.0, 8.0, 64.0]);
     let (dir, c) = match args.get(3).map(|s| s.as_str()) {
         Some("up") => (Direction::Up, 1),
         Some("down") => (Direction::Down, 1),
@@ -18,7 +19,13 @@ fn main() {
     let px: Vec<u8> = (0..size * size * c)
         .map(|i| {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            if dir == Direction::None { ((i / 4096) as u8).wrapping_add((s >> 60) as u8) } else if (i % size) > size / 3 && (i / size) < size / 2 { 255 } else { 0 }
+            if dir == Direction::None {
+                ((i / 4096) as u8).wrapping_add((s >> 60) as u8)
+            } else if (i % size) > size / 3 && (i / size) < size / 2 {
+                255
+            } else {
+                0
+            }
         })
         .collect();
     let img = ImageView::new(&px, size, size, c).unwrap();

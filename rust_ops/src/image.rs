@@ -64,9 +64,7 @@ pub fn colour_channels(channels: usize) -> usize {
 
 fn check_shape(len: usize, height: usize, width: usize, channels: usize) -> Result<()> {
     if !matches!(channels, 1 | 3 | 4) {
-        return Err(OpsError::invalid(format!(
-            "images must have 1, 3 or 4 channels, not {channels}"
-        )));
+        return Err(OpsError::invalid(format!("images must have 1, 3 or 4 channels, not {channels}")));
     }
     if height == 0 || width == 0 {
         return Err(OpsError::invalid(format!("empty image ({height}x{width})")));
