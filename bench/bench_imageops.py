@@ -154,16 +154,6 @@ def targeted() -> None:
     except ImportError:
         print("# cykooz.resizer not installed: skipping the resize thread comparison", file=sys.stderr)
 
-    # base64 for the wire codec: 4 MiB against binascii (what base64 uses).
-    import binascii
-
-    payload = np.random.default_rng(7).integers(0, 256, 4 << 20, dtype=np.uint8).tobytes()
-    encoded = binascii.b2a_base64(payload, newline=False)
-    rows.append(("b64encode 4 MiB", "binascii", best_time(lambda: binascii.b2a_base64(payload, newline=False)),
-                 best_time(lambda: _ops.b64encode(payload)), ""))
-    rows.append(("b64decode 4 MiB", "binascii", best_time(lambda: binascii.a2b_base64(encoded)),
-                 best_time(lambda: _ops.b64decode(encoded)), ""))
-
     print("\n| case | peer | peer ms | sfumato ms | ratio | note |\n|---|---|---|---|---|---|")
     for case, peer, tp, to, note in rows:
         print(f"| {case} | {peer} | {tp * 1e3:.2f} | {to * 1e3:.2f} | {to / tp:.2f} | {note} |")

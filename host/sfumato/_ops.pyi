@@ -107,19 +107,5 @@ def decode_png(data: bytes, max_pixels: int) -> npt.NDArray[np.uint8]:
     or truncated data.
     """
 
-def b64encode(data: bytes) -> bytes:
-    """Standard base64 (``+/`` alphabet) with ``=`` padding, like ``base64.b64encode``.
-
-    The GIL is released for inputs of 64 KiB or more.
-    """
-
-def b64decode(data: bytes | str, *, urlsafe_ok: bool = True) -> bytes:
-    """Decode base64 in the standard alphabet or, with ``urlsafe_ok``, the URL-safe one
-    (``-_``), padded or not. ``str`` input must be ASCII.
-
-    Anything else (other characters, whitespace, mixed alphabets, bad length or padding)
-    raises ``ValueError``. The GIL is released for inputs of 64 KiB or more.
-    """
-
 def png_info(data: bytes) -> tuple[int, int]:
     """``(width, height)`` read from the PNG header alone (``ImageDecodeError`` if malformed)."""

@@ -2,7 +2,6 @@
 //! channels, rescale, crop) and a PNG codec, on interleaved H×W×C images of
 //! `u8` (0..255) or `f32` (0..1). The kernels are plain Rust; `python` is the
 //! thin PyO3 layer exposed as `sfumato._ops` (cargo feature `python`).
-pub mod b64;
 pub mod blur;
 pub mod channels;
 pub mod crop;

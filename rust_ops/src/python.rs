@@ -157,64 +157,6 @@ pub mod _ops {
         crate::parallel::num_threads()
     }
 
-    /// Inputs at least this long are encoded/decoded with the GIL released.
-    const B64_DETACH_BYTES: usize = 64 * 1024;
-
-    /// Standard, padded base64 of `data`.
-    #[pyfunction]
-    fn b64encode<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let len = crate::b64::encoded_len(data.len());
-        pyo3::types::PyBytes::new_with(py, len, |out| {
-            if data.len() >= B64_DETACH_BYTES {
-                py.detach(|| crate::b64::encode_into(data, out));
-            } else {
-                crate::b64::encode_into(data, out);
-            }
-            Ok(())
-        })
-    }
-
-    /// Decodes standard (or, with `urlsafe_ok`, URL-safe) base64, padded or not;
-    /// invalid input raises `ValueError`.
-    #[pyfunction]
-    #[pyo3(signature = (data, *, urlsafe_ok = true))]
-    fn b64decode<'py>(
-        py: Python<'py>,
-        data: &Bound<'py, PyAny>,
-        urlsafe_ok: bool,
-    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let owned;
-        let bytes: &[u8] = if let Ok(b) = data.cast::<pyo3::types::PyBytes>() {
-            owned = b.clone();
-            owned.as_bytes()
-        } else if let Ok(text) = data.cast::<pyo3::types::PyString>() {
-            let text = text.to_str()?;
-            if !text.is_ascii() {
-                return Err(PyValueError::new_err("base64 text must be ASCII"));
-            }
-            // Borrowed from the str object, which `data` keeps alive.
-            return decode_bytes(py, text.as_bytes(), urlsafe_ok);
-        } else {
-            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                "b64decode expects bytes or str, not {}",
-                describe(data)
-            )));
-        };
-        decode_bytes(py, bytes, urlsafe_ok)
-    }
-
-    fn decode_bytes<'py>(py: Python<'py>, bytes: &[u8], urlsafe_ok: bool) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
-        let len = crate::b64::decoded_len(bytes).map_err(to_py_err)?;
-        pyo3::types::PyBytes::new_with(py, len, |out| {
-            if bytes.len() >= B64_DETACH_BYTES {
-                py.detach(|| crate::b64::decode_into(bytes, urlsafe_ok, out))
-            } else {
-                crate::b64::decode_into(bytes, urlsafe_ok, out)
-            }
-            .map_err(to_py_err)
-        })
-    }
-
     /// Gaussian blur; direction 0 NONE, 1 UP, 2 DOWN.
     #[pyfunction]
     #[pyo3(signature = (img, sigma, direction = 0, *, include_alpha = false))]
