@@ -85,8 +85,8 @@ pub fn gaussian_blur<T: Sample>(
     } else {
         match direction {
             Direction::None => blur_plain(src, sigma),
-            Direction::Up => blur_directional(src, sigma, f32::max),
-            Direction::Down => blur_directional(src, sigma, f32::min),
+            Direction::Up => blur_directional(src, sigma, true),
+            Direction::Down => blur_directional(src, sigma, false),
         }
     };
     if !include_alpha {
@@ -113,9 +113,21 @@ fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64) -> Image<T> {
 /// The reference's iteration: `DIRECTIONAL_ROUNDS` blurs at σ/16, each
 /// followed by a per-pixel max (UP) or min (DOWN) with the original; the state
 /// stays f32 between rounds and is rounded once at the end.
-fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, pick: fn(f32, f32) -> f32) -> Image<T> {
+fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, up: bool) -> Image<T> {
     let round_sigma = sigma / (DIRECTIONAL_ROUNDS as f64).sqrt();
     let original: Vec<f32> = src.data.iter().map(|v| v.to_f32()).collect();
+    if kernel_radius(round_sigma) > 0 && round_sigma < IIR_MIN_SIGMA {
+        let half = kernel_half(round_sigma);
+        let (h, w, c) = (src.height, src.width, src.channels);
+        let state = if up {
+            directional_fir::<true>(&original, h, w, c, &half)
+        } else {
+            directional_fir::<false>(&original, h, w, c, &half)
+        };
+        let data = state.iter().map(|&v| T::from_f32(v)).collect();
+        return Image { data, height: h, width: w, channels: c };
+    }
+    let pick: fn(f32, f32) -> f32 = if up { f32::max } else { f32::min };
     let mut state = original.clone();
     let mut next = vec![0f32; original.len()];
     if kernel_radius(round_sigma) > 0 {
@@ -137,6 +149,459 @@ fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, pick: fn(f32, 
 fn combine_rows(blurred: &[f32], orig: &[f32], dst: &mut [f32], pick: fn(f32, f32) -> f32) {
     for ((d, &b), &o) in dst.iter_mut().zip(blurred).zip(orig) {
         *d = pick(b, o);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Directional rounds with the exact kernel: tiles, skipping settled ones
+// ---------------------------------------------------------------------------
+
+/// Tile of the directional rounds (rows × pixels): the unit of parallel work and
+/// of the settled-region test.
+const DIR_TILE_H: usize = 32;
+const DIR_TILE_W: usize = 64;
+/// A tile whose neighbourhood spans at most this fraction of the original's
+/// range is left as it is for the round (its result would move by no more).
+const DIR_SETTLED: f32 = 4e-6;
+/// Tiles per column chunk of the directional kernel.
+const DIR_CHUNK_TILES: usize = 4;
+/// Lanes per register block of the directional kernel.
+const DIR_LANES: usize = 32;
+
+/// `DIRECTIONAL_ROUNDS` rounds of the exact kernel `half`, each followed by
+/// max (`UP`) or min with `original`. Returns the final f32 state.
+///
+/// A round can only move a pixel within the range of the state over its
+/// kernel footprint (positive weights summing to one), and max/min with the
+/// original keeps that bound, because the state already is the max/min of
+/// something and the original. So a tile whose 3×3 tile neighbourhood (which
+/// holds the footprint: radius ≤ tile size) spans ≤ ε is skipped: its pixels
+/// would move by ≤ ε. Over all rounds that is ≤ 256·ε = 0.001 of the range
+/// (0.26 levels of 255) in the worst case; flat regions (the inside of a mask
+/// under UP, its outside under DOWN, the far background) then cost nothing.
+fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize, c: usize, half: &[f32]) -> Vec<f32> {
+    let row_len = width * c;
+    let radius = half.len() - 1;
+    let tiles_y = height.div_ceil(DIR_TILE_H);
+    let tiles_x = width.div_ceil(DIR_TILE_W);
+    let (lo, hi) = original.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let eps = DIR_SETTLED * (hi - lo).max(f32::MIN_POSITIVE);
+    let may_settle = radius <= DIR_TILE_H.min(DIR_TILE_W);
+
+    let mut state = original.to_vec();
+    let mut next = original.to_vec();
+    // Per row and tile column: min/max of the tile's row, of its first
+    // `radius` pixels and of its last `radius` pixels (what neighbours see).
+    let mut row_stats = vec![[0f32; 6]; height * tiles_x];
+    for (y, row) in state.chunks_exact(row_len).enumerate() {
+        for tx in 0..tiles_x {
+            let (x0, x1) = (tx * DIR_TILE_W, ((tx + 1) * DIR_TILE_W).min(width));
+            let (l, h) = min_max(&row[x0 * c..x1 * c]);
+            row_stats[y * tiles_x + tx] = edge_stats(&row[x0 * c..x1 * c], l, h, radius * c);
+        }
+    }
+    let mut settled = vec![false; tiles_y * tiles_x];
+    // Whether a tile was settled last round: both buffers then hold the same values.
+    let mut was_settled = vec![false; tiles_y * tiles_x];
+
+    for _ in 0..DIRECTIONAL_ROUNDS {
+        for ty in 0..tiles_y {
+            let rows = ty * DIR_TILE_H;
+            let (ya, yb) = (rows.saturating_sub(radius), (rows + DIR_TILE_H + radius).min(height));
+            for tx in 0..tiles_x {
+                let mut s = false;
+                if may_settle {
+                    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
+                    for y in ya..yb {
+                        let r = &row_stats[y * tiles_x..(y + 1) * tiles_x];
+                        l = l.min(r[tx][0]);
+                        h = h.max(r[tx][1]);
+                        if tx > 0 {
+                            l = l.min(r[tx - 1][4]);
+                            h = h.max(r[tx - 1][5]);
+                        }
+                        if tx + 1 < tiles_x {
+                            l = l.min(r[tx + 1][2]);
+                            h = h.max(r[tx + 1][3]);
+                        }
+                    }
+                    s = h - l <= eps;
+                }
+                settled[ty * tiles_x + tx] = s;
+            }
+        }
+        let cur = &state;
+        let (settled_ref, was_ref) = (&settled, &was_settled);
+        next.par_chunks_mut(row_len * DIR_TILE_H)
+            .zip(row_stats.par_chunks_mut(tiles_x * DIR_TILE_H))
+            .enumerate()
+            .for_each(|(ty, (band, band_stats))| {
+                let tile_settled = &settled_ref[ty * tiles_x..(ty + 1) * tiles_x];
+                let tile_was = &was_ref[ty * tiles_x..(ty + 1) * tiles_x];
+                // Runs of adjacent tiles to compute: one vertical pass each.
+                let mut runs = Vec::new();
+                let mut tx = 0;
+                while tx < tiles_x {
+                    if tile_settled[tx] {
+                        tx += 1;
+                        continue;
+                    }
+                    let start = tx;
+                    while tx < tiles_x && !tile_settled[tx] {
+                        tx += 1;
+                    }
+                    runs.push((start, tx));
+                }
+                let copies: Vec<usize> = (0..tiles_x).filter(|&t| tile_settled[t] && !tile_was[t]).collect();
+                if runs.is_empty() && copies.is_empty() {
+                    return;
+                }
+                let y0 = ty * DIR_TILE_H;
+                for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
+                    let src_row = &cur[(y0 + i) * row_len..(y0 + i + 1) * row_len];
+                    for &t in &copies {
+                        let (x0, x1) = (t * DIR_TILE_W * c, ((t + 1) * DIR_TILE_W).min(width) * c);
+                        out_row[x0..x1].copy_from_slice(&src_row[x0..x1]);
+                    }
+                }
+                let mut padded = vec![0f32; (DIR_CHUNK_TILES * DIR_TILE_W + 2 * radius) * c];
+                // Column chunks of a few tiles, all rows of the band each: the
+                // kernel's rows of a chunk stay in L1 while the band is walked down.
+                let chunks = runs.iter().flat_map(|&(ta, tb)| {
+                    (ta..tb).step_by(DIR_CHUNK_TILES).map(move |t| (t, (t + DIR_CHUNK_TILES).min(tb)))
+                });
+                for (ta, tb) in chunks {
+                    let (xa, xb) = (ta * DIR_TILE_W, (tb * DIR_TILE_W).min(width));
+                    let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
+                    // Pixel p sits at (p + radius - xa) * c in `pad`.
+                    let pad = &mut padded[..(xb - xa + 2 * radius) * c];
+                    let off = (cx0 + radius - xa) * c;
+                    for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
+                        let y = y0 + i;
+                        let mut taps = [&cur[..0]; 2 * MAX_DIR_RADIUS + 1];
+                        for k in 0..=2 * radius {
+                            let sy = y + k;
+                            let sy = if sy >= radius && sy - radius < height {
+                                sy - radius
+                            } else {
+                                reflect101(sy as isize - radius as isize, height)
+                            };
+                            taps[k] = &cur[sy * row_len + cx0 * c..sy * row_len + cx1 * c];
+                        }
+                        dir_vertical(&taps[..2 * radius + 1], half, &mut pad[off..off + (cx1 - cx0) * c]);
+                        let left = (xa as isize - radius as isize)..0;
+                        let right = width as isize..(xb + radius) as isize;
+                        for p in left.chain(right) {
+                            let from = reflect101(p, width) + radius - xa;
+                            let to = (p + radius as isize - xa as isize) as usize;
+                            for ch in 0..c {
+                                pad[to * c + ch] = pad[from * c + ch];
+                            }
+                        }
+                        let orig_row = &original[y * row_len..(y + 1) * row_len];
+                        for t in ta..tb {
+                            let (x0, x1) = (t * DIR_TILE_W, ((t + 1) * DIR_TILE_W).min(width));
+                            let p0 = (x0 - xa) * c;
+                            let out = &mut out_row[x0 * c..x1 * c];
+                            let (l, h) = dir_horizontal::<UP>(
+                                &pad[p0..p0 + (x1 - x0 + 2 * radius) * c],
+                                c,
+                                half,
+                                &orig_row[x0 * c..x1 * c],
+                                out,
+                            );
+                            band_stats[i * tiles_x + t] = edge_stats(out, l, h, radius * c);
+                        }
+                    }
+                }
+            });
+        std::mem::swap(&mut state, &mut next);
+        std::mem::swap(&mut settled, &mut was_settled);
+    }
+    state
+}
+
+/// Min and max of a slice.
+#[inline(always)]
+fn min_max(values: &[f32]) -> (f32, f32) {
+    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in values {
+        l = if v < l { v } else { l };
+        h = if v > h { v } else { h };
+    }
+    (l, h)
+}
+
+/// `[lo, hi, first-strip lo, hi, last-strip lo, hi]` for a tile row whose full
+/// range is `(lo, hi)`; the strips are `strip` samples wide.
+#[inline(always)]
+fn edge_stats(row: &[f32], lo: f32, hi: f32, strip: usize) -> [f32; 6] {
+    let strip = strip.min(row.len());
+    let (fl, fh) = min_max(&row[..strip]);
+    let (ll, lh) = min_max(&row[row.len() - strip..]);
+    [lo, hi, fl, fh, ll, lh]
+}
+
+/// Largest kernel radius the directional tiles take (σ < `IIR_MIN_SIGMA`).
+const MAX_DIR_RADIUS: usize = 12;
+
+multiversion! {
+    /// Vertical pass of one tile row: `out = w0·t[r] + Σ w_k (t[r−k] + t[r+k])`.
+    fn dir_vertical_generic(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+        const L: usize = DIR_LANES;
+        let radius = half.len() - 1;
+        let n = out.len();
+        if n < L {
+            for x in 0..n {
+                let mut acc = half[0] * taps[radius][x];
+                for k in 1..=radius {
+                    acc += half[k] * (taps[radius - k][x] + taps[radius + k][x]);
+                }
+                out[x] = acc;
+            }
+            return;
+        }
+        let mut x0 = 0;
+        loop {
+            // The last block overlaps the one before rather than running a scalar tail.
+            let s = x0.min(n - L);
+            let mut acc = [0f32; L];
+            let centre: &[f32; L] = taps[radius][s..s + L].try_into().unwrap();
+            for i in 0..L {
+                acc[i] = half[0] * centre[i];
+            }
+            for k in 1..=radius {
+                let w = half[k];
+                let a: &[f32; L] = taps[radius - k][s..s + L].try_into().unwrap();
+                let b: &[f32; L] = taps[radius + k][s..s + L].try_into().unwrap();
+                for i in 0..L {
+                    acc[i] += w * (a[i] + b[i]);
+                }
+            }
+            out[s..s + L].copy_from_slice(&acc);
+            if s + L >= n {
+                break;
+            }
+            x0 += L;
+        }
+    }
+}
+
+#[inline(always)]
+fn dir_pick<const UP: bool>(blurred: f32, orig: f32) -> f32 {
+    if UP {
+        if blurred > orig { blurred } else { orig }
+    } else if blurred < orig {
+        blurred
+    } else {
+        orig
+    }
+}
+
+macro_rules! dir_horizontal_fn {
+    ($name:ident, $up:expr) => {
+        multiversion! {
+            /// Horizontal pass of one tile row over its padded vertical result, then
+            /// max/min with the original; returns the row's min and max.
+            fn $name(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+                const L: usize = DIR_LANES;
+                let radius = half.len() - 1;
+                let m = radius * c;
+                let n = out.len();
+                let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+                if n < L {
+                    for x in 0..n {
+                        let mut acc = half[0] * padded[m + x];
+                        for k in 1..=radius {
+                            acc += half[k] * (padded[m + x - k * c] + padded[m + x + k * c]);
+                        }
+                        let v = dir_pick::<$up>(acc, orig[x]);
+                        out[x] = v;
+                        lo = lo.min(v);
+                        hi = hi.max(v);
+                    }
+                    return (lo, hi);
+                }
+                let mut lov = [f32::INFINITY; L];
+                let mut hiv = [f32::NEG_INFINITY; L];
+                let mut x0 = 0;
+                loop {
+                    let s = x0.min(n - L);
+                    let mut acc = [0f32; L];
+                    let centre: &[f32; L] = padded[m + s..m + s + L].try_into().unwrap();
+                    for i in 0..L {
+                        acc[i] = half[0] * centre[i];
+                    }
+                    for k in 1..=radius {
+                        let w = half[k];
+                        let a: &[f32; L] = padded[m + s - k * c..m + s - k * c + L].try_into().unwrap();
+                        let b: &[f32; L] = padded[m + s + k * c..m + s + k * c + L].try_into().unwrap();
+                        for i in 0..L {
+                            acc[i] += w * (a[i] + b[i]);
+                        }
+                    }
+                    let o: &[f32; L] = orig[s..s + L].try_into().unwrap();
+                    for i in 0..L {
+                        let v = dir_pick::<$up>(acc[i], o[i]);
+                        acc[i] = v;
+                        lov[i] = if v < lov[i] { v } else { lov[i] };
+                        hiv[i] = if v > hiv[i] { v } else { hiv[i] };
+                    }
+                    out[s..s + L].copy_from_slice(&acc);
+                    if s + L >= n {
+                        break;
+                    }
+                    x0 += L;
+                }
+                for i in 0..L {
+                    lo = lo.min(lov[i]);
+                    hi = hi.max(hiv[i]);
+                }
+                (lo, hi)
+            }
+        }
+    };
+}
+dir_horizontal_fn!(dir_horizontal_up, true);
+dir_horizontal_fn!(dir_horizontal_down, false);
+
+/// Vertical pass of one tile row (see `dir_vertical_generic`), with AVX2+FMA when present.
+#[inline(always)]
+fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if out.len() >= dir_avx2::LANES && crate::simd::has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA, and `out` holds at least one block.
+        return unsafe { dir_avx2::vertical(taps, half, out) };
+    }
+    dir_vertical_generic(taps, half, out)
+}
+
+#[inline(always)]
+fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    if out.len() >= dir_avx2::LANES && crate::simd::has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA, and `out` holds at least one block.
+        return unsafe { dir_avx2::horizontal::<UP>(padded, c, half, orig, out) };
+    }
+    if UP {
+        dir_horizontal_up(padded, c, half, orig, out)
+    } else {
+        dir_horizontal_down(padded, c, half, orig, out)
+    }
+}
+
+/// The directional kernel's passes with AVX2 and FMA: 32 lanes (four
+/// registers) per block, the last block overlapping the one before.
+#[cfg(target_arch = "x86_64")]
+mod dir_avx2 {
+    use std::arch::x86_64::*;
+
+    pub const LANES: usize = 32;
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `out.len() >= LANES`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+        let radius = half.len() - 1;
+        let n = out.len();
+        assert!(n >= LANES && taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
+        let mut x0 = 0;
+        loop {
+            let s = x0.min(n - LANES);
+            // SAFETY: every tap row and `out` hold `s + LANES` ≤ n samples (asserted above).
+            unsafe {
+                let w0 = _mm256_set1_ps(half[0]);
+                let p = taps[radius].as_ptr().add(s);
+                let mut a0 = _mm256_mul_ps(w0, _mm256_loadu_ps(p));
+                let mut a1 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(8)));
+                let mut a2 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(16)));
+                let mut a3 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(24)));
+                for k in 1..=radius {
+                    let w = _mm256_set1_ps(half[k]);
+                    let p = taps[radius - k].as_ptr().add(s);
+                    let q = taps[radius + k].as_ptr().add(s);
+                    a0 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(q)), a0);
+                    a1 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(q.add(8))), a1);
+                    a2 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(q.add(16))), a2);
+                    a3 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p.add(24)), _mm256_loadu_ps(q.add(24))), a3);
+                }
+                let o = out.as_mut_ptr().add(s);
+                _mm256_storeu_ps(o, a0);
+                _mm256_storeu_ps(o.add(8), a1);
+                _mm256_storeu_ps(o.add(16), a2);
+                _mm256_storeu_ps(o.add(24), a3);
+            }
+            if s + LANES >= n {
+                break;
+            }
+            x0 += LANES;
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `out.len() >= LANES`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn horizontal<const UP: bool>(
+        padded: &[f32],
+        c: usize,
+        half: &[f32],
+        orig: &[f32],
+        out: &mut [f32],
+    ) -> (f32, f32) {
+        let radius = half.len() - 1;
+        let m = radius * c;
+        let n = out.len();
+        assert!(n >= LANES && orig.len() >= n && padded.len() >= n + 2 * m);
+        let pick = |a: __m256, b: __m256| if UP { _mm256_max_ps(a, b) } else { _mm256_min_ps(a, b) };
+        let mut lo = _mm256_set1_ps(f32::INFINITY);
+        let mut hi = _mm256_set1_ps(f32::NEG_INFINITY);
+        let mut x0 = 0;
+        loop {
+            let s = x0.min(n - LANES);
+            // SAFETY: `padded` holds `n + 2m` samples and `s + LANES ≤ n`, so every
+            // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are `orig`/`out`.
+            unsafe {
+                let w0 = _mm256_set1_ps(half[0]);
+                let p = padded.as_ptr().add(m + s);
+                let mut a0 = _mm256_mul_ps(w0, _mm256_loadu_ps(p));
+                let mut a1 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(8)));
+                let mut a2 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(16)));
+                let mut a3 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(24)));
+                for k in 1..=radius {
+                    let w = _mm256_set1_ps(half[k]);
+                    let l = p.sub(k * c);
+                    let r = p.add(k * c);
+                    a0 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l), _mm256_loadu_ps(r)), a0);
+                    a1 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l.add(8)), _mm256_loadu_ps(r.add(8))), a1);
+                    a2 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l.add(16)), _mm256_loadu_ps(r.add(16))), a2);
+                    a3 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l.add(24)), _mm256_loadu_ps(r.add(24))), a3);
+                }
+                let g = orig.as_ptr().add(s);
+                a0 = pick(a0, _mm256_loadu_ps(g));
+                a1 = pick(a1, _mm256_loadu_ps(g.add(8)));
+                a2 = pick(a2, _mm256_loadu_ps(g.add(16)));
+                a3 = pick(a3, _mm256_loadu_ps(g.add(24)));
+                lo = _mm256_min_ps(lo, _mm256_min_ps(_mm256_min_ps(a0, a1), _mm256_min_ps(a2, a3)));
+                hi = _mm256_max_ps(hi, _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3)));
+                let o = out.as_mut_ptr().add(s);
+                _mm256_storeu_ps(o, a0);
+                _mm256_storeu_ps(o.add(8), a1);
+                _mm256_storeu_ps(o.add(16), a2);
+                _mm256_storeu_ps(o.add(24), a3);
+            }
+            if s + LANES >= n {
+                break;
+            }
+            x0 += LANES;
+        }
+        let mut l = [0f32; 8];
+        let mut h = [0f32; 8];
+        // SAFETY: both arrays hold 8 floats.
+        unsafe {
+            _mm256_storeu_ps(l.as_mut_ptr(), lo);
+            _mm256_storeu_ps(h.as_mut_ptr(), hi);
+        }
+        (l.iter().fold(f32::INFINITY, |a, &b| a.min(b)), h.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)))
     }
 }
 
