@@ -77,23 +77,37 @@ const ROWS_PER_TASK: usize = 16;
 
 pub fn channels<T: Sample>(src: ImageView<'_, T>, sources: &[ChannelSource; 4]) -> Result<Image<T>> {
     let out_channels = output_channels(sources)?;
-    let picks: Vec<Pick<T>> = sources.iter().filter_map(|s| resolve(*s, src.channels)).collect();
     let mut out = Image::zeros(src.height, src.width, out_channels);
-    let (in_row, out_row) = (src.row_len(), out.row_len());
-    out.data
-        .par_chunks_mut(out_row * ROWS_PER_TASK)
-        .zip(src.data.par_chunks(in_row * ROWS_PER_TASK))
-        .for_each(|(dst, s)| {
-            if let (Some(fast), 4, 4) = (byte_rgba_picks(&picks), src.channels, out_channels) {
-                // SAFETY of the casts is checked by `byte_rgba_picks`: T is u8.
-                let s: &[u8] = bytemuck_u8(s);
-                let dst: &mut [u8] = bytemuck_u8_mut(dst);
-                swizzle_rgba_u8(s, dst, &fast);
-            } else {
-                generic(s, dst, src.channels, &picks);
-            }
-        });
+    channels_into(src, sources, &mut out.data)?;
     Ok(out)
+}
+
+/// `channels` into `dst` (height × width × output channels); on the pool when large.
+pub fn channels_into<T: Sample>(src: ImageView<'_, T>, sources: &[ChannelSource; 4], dst: &mut [T]) -> Result<()> {
+    let out_channels = output_channels(sources)?;
+    let picks: Vec<Pick<T>> = sources.iter().filter_map(|s| resolve(*s, src.channels)).collect();
+    let (in_row, out_row) = (src.row_len(), src.width * out_channels);
+    assert_eq!(dst.len(), out_row * src.height);
+    let fast = match (byte_rgba_picks(&picks), src.channels, out_channels) {
+        (Some(fast), 4, 4) => Some(fast),
+        _ => None,
+    };
+    let work = |(dst, s): (&mut [T], &[T])| {
+        if let Some(fast) = &fast {
+            // SAFETY of the casts is checked by `byte_rgba_picks`: T is u8.
+            let s: &[u8] = bytemuck_u8(s);
+            let dst: &mut [u8] = bytemuck_u8_mut(dst);
+            swizzle_rgba_u8(s, dst, fast);
+        } else {
+            generic(s, dst, src.channels, &picks);
+        }
+    };
+    if crate::parallel::worth_parallel(std::mem::size_of_val(dst)) {
+        dst.par_chunks_mut(out_row * ROWS_PER_TASK).zip(src.data.par_chunks(in_row * ROWS_PER_TASK)).for_each(work);
+    } else {
+        work((dst, src.data));
+    }
+    Ok(())
 }
 
 fn generic<T: Sample>(src: &[T], dst: &mut [T], in_channels: usize, picks: &[Pick<T>]) {
@@ -146,8 +160,17 @@ fn bytemuck_u8_mut<T: Sample>(s: &mut [T]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
 }
 
+fn swizzle_rgba_u8(src: &[u8], dst: &mut [u8], w: &WordSwizzle) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { swizzle_avx2::swizzle(src, dst, w) };
+    }
+    swizzle_rgba_u8_words(src, dst, w)
+}
+
 crate::simd::multiversion! {
-    fn swizzle_rgba_u8(src: &[u8], dst: &mut [u8], w: &WordSwizzle) {
+    fn swizzle_rgba_u8_words(src: &[u8], dst: &mut [u8], w: &WordSwizzle) {
         for (o, i) in dst.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
             let px = u32::from_le_bytes([i[0], i[1], i[2], i[3]]);
             let mut word = 0u32;
@@ -159,10 +182,58 @@ crate::simd::multiversion! {
     }
 }
 
+/// The 4→4 swizzle as one byte shuffle (`vpshufb`) plus the constants, 8 pixels per register.
+#[cfg(target_arch = "x86_64")]
+mod swizzle_avx2 {
+    use std::arch::x86_64::*;
+
+    use super::WordSwizzle;
+
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn swizzle(src: &[u8], dst: &mut [u8], w: &WordSwizzle) {
+        let mut shuffle = [0u8; 32];
+        let mut constant = [0u8; 32];
+        for (i, (m, k)) in shuffle.iter_mut().zip(constant.iter_mut()).enumerate() {
+            let (px, o) = (i / 4 % 4, i % 4);
+            *m = if w.keep[o] != 0 { (4 * px) as u8 + (w.shift[o] / 8) as u8 } else { 0x80 };
+            *k = (w.constant[o] >> (8 * o)) as u8;
+        }
+        let n = src.len().min(dst.len());
+        let blocks = n / 32;
+        // SAFETY: each block reads and writes 32 bytes below `blocks * 32 ≤ n`.
+        unsafe {
+            let m = _mm256_loadu_si256(shuffle.as_ptr().cast());
+            let k = _mm256_loadu_si256(constant.as_ptr().cast());
+            for b in 0..blocks {
+                let v = _mm256_loadu_si256(src.as_ptr().add(32 * b).cast());
+                let r = _mm256_or_si256(_mm256_shuffle_epi8(v, m), k);
+                _mm256_storeu_si256(dst.as_mut_ptr().add(32 * b).cast(), r);
+            }
+        }
+        super::swizzle_rgba_u8_words(&src[blocks * 32..n], &mut dst[blocks * 32..n], w);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ChannelSource::*;
     use super::*;
+
+    #[test]
+    fn long_rows_match_the_word_swizzle() {
+        let px: Vec<u8> = (0..4 * 37).map(|i| (i * 7 % 251) as u8).collect();
+        let img = ImageView::new(&px, 1, 37, 4).unwrap();
+        for sources in [[B, G, R, A], [R, G, B, One], [A, Zero, A, R], [G, G, G, Zero]] {
+            let out = channels(img, &sources).unwrap().data;
+            let picks: Vec<Pick<u8>> = sources.iter().filter_map(|s| resolve(*s, 4)).collect();
+            let w = byte_rgba_picks(&picks).unwrap();
+            let mut want = vec![0u8; px.len()];
+            swizzle_rgba_u8_words(&px, &mut want, &w);
+            assert_eq!(out, want);
+        }
+    }
 
     #[test]
     fn swaps_and_fills() {

@@ -2,7 +2,8 @@
 use crate::error::{OpsError, Result};
 use crate::image::{Image, ImageView, Sample};
 
-pub fn crop<T: Sample>(src: ImageView<'_, T>, top: usize, left: usize, width: usize, height: usize) -> Result<Image<T>> {
+/// Checks that the region lies fully inside the image.
+pub fn crop_region<T: Sample>(src: ImageView<'_, T>, top: usize, left: usize, width: usize, height: usize) -> Result<()> {
     let fits = |start: usize, len: usize, limit: usize| start.checked_add(len).is_some_and(|end| end <= limit);
     if width == 0 || height == 0 || !fits(top, height, src.height) || !fits(left, width, src.width) {
         return Err(OpsError::invalid(format!(
@@ -10,12 +11,34 @@ pub fn crop<T: Sample>(src: ImageView<'_, T>, top: usize, left: usize, width: us
             src.width, src.height
         )));
     }
+    Ok(())
+}
+
+pub fn crop<T: Sample>(src: ImageView<'_, T>, top: usize, left: usize, width: usize, height: usize) -> Result<Image<T>> {
+    crop_region(src, top, left, width, height)?;
     let c = src.channels;
     let mut data = Vec::with_capacity(width * height * c);
     for y in top..top + height {
         data.extend_from_slice(&src.row(y)[left * c..(left + width) * c]);
     }
     Ok(Image { data, height, width, channels: c })
+}
+
+/// `crop` into `dst` (height × width × channels).
+pub fn crop_into<T: Sample>(
+    src: ImageView<'_, T>,
+    top: usize,
+    left: usize,
+    width: usize,
+    height: usize,
+    dst: &mut [T],
+) -> Result<()> {
+    crop_region(src, top, left, width, height)?;
+    let c = src.channels;
+    for (y, d) in (top..top + height).zip(dst.chunks_exact_mut(width * c)) {
+        d.copy_from_slice(&src.row(y)[left * c..(left + width) * c]);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

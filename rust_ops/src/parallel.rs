@@ -44,3 +44,13 @@ pub fn num_threads() -> usize {
 pub fn run<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     current().install(work)
 }
+
+/// Output bytes from which the copy-like kernels (invert, channels, crop) split
+/// their work over the pool; below it they run on the calling thread, since
+/// handing the work to the pool costs more than the copy.
+pub const PARALLEL_MIN_BYTES: usize = 1 << 21;
+
+/// Whether a copy-like kernel writing `bytes` should run on the pool.
+pub fn worth_parallel(bytes: usize) -> bool {
+    bytes >= PARALLEL_MIN_BYTES
+}

@@ -40,27 +40,44 @@ multiversion! {
 
 /// `255 − x` (u8) or `1 − x` (f32) on colour channels.
 pub fn invert_u8(src: ImageView<'_, u8>, include_alpha: bool) -> Image<u8> {
-    let mask = lane_mask(src.channels, include_alpha);
-    // 255 − x is x XOR 0xFF for bytes.
-    let flip = mask.map(|m| if m { 0xFF } else { 0 });
     let mut out = vec![0u8; src.data.len()];
-    out.par_chunks_mut(PARALLEL_CHUNK)
-        .zip(src.data.par_chunks(PARALLEL_CHUNK))
-        .for_each(|(d, s)| invert_u8_chunk(s, d, &flip));
+    invert_u8_into(src, include_alpha, &mut out);
     Image { data: out, height: src.height, width: src.width, channels: src.channels }
 }
 
-pub fn invert_f32(src: ImageView<'_, f32>, include_alpha: bool) -> Image<f32> {
+/// `invert_u8` into `dst` (as long as the image); on the pool when large.
+pub fn invert_u8_into(src: ImageView<'_, u8>, include_alpha: bool, dst: &mut [u8]) {
     let mask = lane_mask(src.channels, include_alpha);
+    // 255 − x is x XOR 0xFF for bytes.
+    let flip = mask.map(|m| if m { 0xFF } else { 0 });
+    if crate::parallel::worth_parallel(dst.len()) {
+        dst.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(src.data.par_chunks(PARALLEL_CHUNK))
+            .for_each(|(d, s)| invert_u8_chunk(s, d, &flip));
+    } else {
+        invert_u8_chunk(src.data, dst, &flip);
+    }
+}
+
+pub fn invert_f32(src: ImageView<'_, f32>, include_alpha: bool) -> Image<f32> {
     let mut out = vec![0f32; src.data.len()];
-    out.par_chunks_mut(PARALLEL_CHUNK)
-        .zip(src.data.par_chunks(PARALLEL_CHUNK))
-        .for_each(|(d, s)| {
-            for (i, (o, &x)) in d.iter_mut().zip(s).enumerate() {
-                *o = if mask[i % BLOCK] { 1.0 - x } else { x };
-            }
-        });
+    invert_f32_into(src, include_alpha, &mut out);
     Image { data: out, height: src.height, width: src.width, channels: src.channels }
+}
+
+/// `invert_f32` into `dst` (as long as the image); on the pool when large.
+pub fn invert_f32_into(src: ImageView<'_, f32>, include_alpha: bool, dst: &mut [f32]) {
+    let mask = lane_mask(src.channels, include_alpha);
+    let chunk = |(d, s): (&mut [f32], &[f32])| {
+        for (i, (o, &x)) in d.iter_mut().zip(s).enumerate() {
+            *o = if mask[i % BLOCK] { 1.0 - x } else { x };
+        }
+    };
+    if crate::parallel::worth_parallel(dst.len() * 4) {
+        dst.par_chunks_mut(PARALLEL_CHUNK).zip(src.data.par_chunks(PARALLEL_CHUNK)).for_each(chunk);
+    } else {
+        dst.chunks_mut(PARALLEL_CHUNK).zip(src.data.chunks(PARALLEL_CHUNK)).for_each(chunk);
+    }
 }
 
 /// Levels parameters in 0..1 units.
@@ -217,12 +234,16 @@ pub fn levels_f32(src: ImageView<'_, f32>, levels: &Levels, include_alpha: bool)
 /// Dispatch of the pointwise kernels over the sample type.
 pub trait Pointwise: crate::image::Sample {
     fn invert(src: ImageView<'_, Self>, include_alpha: bool) -> Image<Self>;
+    fn invert_into(src: ImageView<'_, Self>, include_alpha: bool, dst: &mut [Self]);
     fn levels(src: ImageView<'_, Self>, levels: &Levels, include_alpha: bool) -> Result<Image<Self>>;
 }
 
 impl Pointwise for u8 {
     fn invert(src: ImageView<'_, Self>, include_alpha: bool) -> Image<Self> {
         invert_u8(src, include_alpha)
+    }
+    fn invert_into(src: ImageView<'_, Self>, include_alpha: bool, dst: &mut [Self]) {
+        invert_u8_into(src, include_alpha, dst)
     }
     fn levels(src: ImageView<'_, Self>, levels: &Levels, include_alpha: bool) -> Result<Image<Self>> {
         levels_u8(src, levels, include_alpha)
@@ -232,6 +253,9 @@ impl Pointwise for u8 {
 impl Pointwise for f32 {
     fn invert(src: ImageView<'_, Self>, include_alpha: bool) -> Image<Self> {
         invert_f32(src, include_alpha)
+    }
+    fn invert_into(src: ImageView<'_, Self>, include_alpha: bool, dst: &mut [Self]) {
+        invert_f32_into(src, include_alpha, dst)
     }
     fn levels(src: ImageView<'_, Self>, levels: &Levels, include_alpha: bool) -> Result<Image<Self>> {
         levels_f32(src, levels, include_alpha)

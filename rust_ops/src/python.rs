@@ -107,6 +107,53 @@ macro_rules! with_image {
     }};
 }
 
+/// Runs a kernel that writes straight into a new numpy array: `$shape`
+/// (evaluated with `$view` bound, GIL held) gives the output's
+/// `Result<(height, width, channels)>`; `$body` fills `$dst` with the GIL
+/// released, on the pool only when the output is large (a small copy costs
+/// less than handing it to the pool).
+macro_rules! with_output {
+    ($py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
+        let py: Python<'_> = $py;
+        let img: &Bound<'_, PyAny> = $img;
+        if let Ok(array) = img.extract::<PyReadonlyArrayDyn<'_, u8>>() {
+            with_output!(@typed py, img, array, u8, |$view| $shape, |$dst| $body)
+        } else if let Ok(array) = img.extract::<PyReadonlyArrayDyn<'_, f32>>() {
+            with_output!(@typed py, img, array, f32, |$view| $shape, |$dst| $body)
+        } else {
+            Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "expected a uint8 or float32 numpy array, got {}",
+                describe(img)
+            )))
+        }
+    }};
+    (@typed $py:ident, $img:ident, $array:ident, $t:ty, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
+        let (h, w, c, two_d) = image_shape($array.shape())?;
+        let data = contiguous($array.as_array());
+        let slice = data.as_slice().expect("standard layout is contiguous");
+        let $view = ImageView::<$t>::new(slice, h, w, c).map_err(to_py_err)?;
+        let (oh, ow, oc): (usize, usize, usize) = $shape.map_err(to_py_err)?;
+        let dims = if two_d && oc == 1 { vec![oh, ow] } else { vec![oh, ow, oc] };
+        // SAFETY: the array is filled completely by `$body` before Python sees it
+        // (on error it is dropped unread); u8 and f32 have no invalid bit patterns.
+        let out = unsafe { numpy::PyArray::<$t, IxDyn>::new($py, dims, false) };
+        let len = oh * ow * oc;
+        let ptr = numpy::PyArrayMethods::data(&out) as usize;
+        $py.detach(|| {
+            // SAFETY: `out` owns `len` contiguous elements at `ptr`, alive while
+            // we hold it, and nothing else touches them until we return.
+            let $dst: &mut [$t] = unsafe { std::slice::from_raw_parts_mut(ptr as *mut $t, len) };
+            if crate::parallel::worth_parallel(std::mem::size_of_val($dst)) {
+                crate::parallel::run(|| $body)
+            } else {
+                $body
+            }
+        })
+        .map_err(to_py_err)?;
+        Ok(out.into_any())
+    }};
+}
+
 fn describe(obj: &Bound<'_, PyAny>) -> String {
     match obj.getattr("dtype") {
         Ok(dtype) => format!("an array of {dtype}"),
@@ -175,7 +222,10 @@ pub mod _ops {
     #[pyfunction]
     #[pyo3(signature = (img, *, include_alpha = false))]
     fn invert<'py>(py: Python<'py>, img: &Bound<'py, PyAny>, include_alpha: bool) -> PyResult<Bound<'py, PyAny>> {
-        with_image!(py, img, |view| Ok(Pointwise::invert(view, include_alpha)))
+        with_output!(py, img, |view| Ok::<_, OpsError>((view.height, view.width, view.channels)), |dst| {
+            Pointwise::invert_into(view, include_alpha, dst);
+            Ok::<(), OpsError>(())
+        })
     }
 
     /// `clamp((x − in_low)/(in_high − in_low)·(out_high − out_low) + out_low)` in 0..1 units.
@@ -204,8 +254,10 @@ pub mod _ops {
         for (slot, code) in resolved.iter_mut().zip([r, g, b, a]) {
             *slot = ChannelSource::from_code(code).map_err(to_py_err)?;
         }
-        crate::channels::output_channels(&resolved).map_err(to_py_err)?;
-        with_image!(py, img, |view| crate::channels::channels(view, &resolved))
+        let out_channels = crate::channels::output_channels(&resolved).map_err(to_py_err)?;
+        with_output!(py, img, |view| Ok::<_, OpsError>((view.height, view.width, out_channels)), |dst| {
+            crate::channels::channels_into(view, &resolved, dst)
+        })
     }
 
     /// Resamples to width × height; mode 0 STRICT, 2 CROP, 3 FIT.
@@ -238,7 +290,12 @@ pub mod _ops {
         width: usize,
         height: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
-        with_image!(py, img, |view| crate::crop::crop(view, top, left, width, height))
+        with_output!(
+            py,
+            img,
+            |view| crate::crop::crop_region(view, top, left, width, height).map(|_| (height, width, view.channels)),
+            |dst| crate::crop::crop_into(view, top, left, width, height, dst)
+        )
     }
 
     /// Encodes a uint8 image as PNG, with `text` as tEXt/iTXt chunks.
