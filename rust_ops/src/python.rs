@@ -113,13 +113,20 @@ macro_rules! with_image {
 /// released, on the pool only when the output is large (a small copy costs
 /// less than handing it to the pool).
 macro_rules! with_output {
-    ($py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
+    ($py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {
+        with_output!(@any false, $py, $img, |$view| $shape, |$dst| $body)
+    };
+    // Always on the pool (kernels that compute rather than copy).
+    (pool, $py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {
+        with_output!(@any true, $py, $img, |$view| $shape, |$dst| $body)
+    };
+    (@any $pool:expr, $py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
         let py: Python<'_> = $py;
         let img: &Bound<'_, PyAny> = $img;
         if let Ok(array) = img.extract::<PyReadonlyArrayDyn<'_, u8>>() {
-            with_output!(@typed py, img, array, u8, |$view| $shape, |$dst| $body)
+            with_output!(@typed $pool, py, img, array, u8, |$view| $shape, |$dst| $body)
         } else if let Ok(array) = img.extract::<PyReadonlyArrayDyn<'_, f32>>() {
-            with_output!(@typed py, img, array, f32, |$view| $shape, |$dst| $body)
+            with_output!(@typed $pool, py, img, array, f32, |$view| $shape, |$dst| $body)
         } else {
             Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "expected a uint8 or float32 numpy array, got {}",
@@ -127,7 +134,7 @@ macro_rules! with_output {
             )))
         }
     }};
-    (@typed $py:ident, $img:ident, $array:ident, $t:ty, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
+    (@typed $pool:expr, $py:ident, $img:ident, $array:ident, $t:ty, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
         let (h, w, c, two_d) = image_shape($array.shape())?;
         let data = contiguous($array.as_array());
         let slice = data.as_slice().expect("standard layout is contiguous");
@@ -143,7 +150,7 @@ macro_rules! with_output {
             // SAFETY: `out` owns `len` contiguous elements at `ptr`, alive while
             // we hold it, and nothing else touches them until we return.
             let $dst: &mut [$t] = unsafe { std::slice::from_raw_parts_mut(ptr as *mut $t, len) };
-            if crate::parallel::worth_parallel(std::mem::size_of_val($dst)) {
+            if $pool || crate::parallel::worth_parallel(std::mem::size_of_val($dst)) {
                 crate::parallel::run(|| $body)
             } else {
                 $body
@@ -277,7 +284,13 @@ pub mod _ops {
                 "unknown filter {filter:?} (expected lanczos, bicubic, bilinear, nearest or area)"
             ))
         })?;
-        with_image!(py, img, |view| crate::resize::rescale(view, width, height, mode, filter))
+        with_output!(
+            pool,
+            py,
+            img,
+            |view| crate::resize::rescale_shape(view.channels, width, height, mode),
+            |dst| crate::resize::rescale_into(view, width, height, mode, filter, dst)
+        )
     }
 
     /// Copies the region `height` rows × `width` columns at (`top`, `left`).

@@ -94,6 +94,10 @@ impl ResizeSample for f32 {
     }
 }
 
+thread_local! {
+    static RESIZER: std::cell::RefCell<Resizer> = std::cell::RefCell::new(Resizer::new());
+}
+
 fn as_bytes<T: Sample>(data: &[T]) -> &[u8] {
     // SAFETY: u8 and f32 have no padding or invalid bit patterns as bytes.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast(), std::mem::size_of_val(data)) }
@@ -113,21 +117,69 @@ fn resize_region<T: ResizeSample>(
     crop: (f64, f64, f64, f64),
     filter: Filter,
 ) -> Result<Image<T>> {
+    let mut out = Image::<T>::zeros(height, width, src.channels);
+    resize_region_into(src, width, height, crop, filter, &mut out.data)?;
+    Ok(out)
+}
+
+/// `resize_region` into `dst` (height × width × the source's channels).
+fn resize_region_into<T: ResizeSample>(
+    src: ImageView<'_, T>,
+    width: usize,
+    height: usize,
+    crop: (f64, f64, f64, f64),
+    filter: Filter,
+    dst: &mut [T],
+) -> Result<()> {
     let pixel_type = T::pixel_type(src.channels);
     let fail = |e: &dyn std::fmt::Display| OpsError::invalid(format!("resize failed: {e}"));
     let source = ImageRef::new(src.width as u32, src.height as u32, as_bytes(src.data), pixel_type)
         .map_err(|e| fail(&e))?;
-    let mut out = Image::<T>::zeros(height, width, src.channels);
-    {
-        let mut target = FirImage::from_slice_u8(width as u32, height as u32, as_bytes_mut(&mut out.data), pixel_type)
-            .map_err(|e| fail(&e))?;
-        let options = ResizeOptions::new()
-            .resize_alg(filter.algorithm())
-            .use_alpha(false)
-            .crop(crop.0, crop.1, crop.2, crop.3);
-        Resizer::new().resize(&source, &mut target, &options).map_err(|e| fail(&e))?;
+    let mut target =
+        FirImage::from_slice_u8(width as u32, height as u32, as_bytes_mut(dst), pixel_type).map_err(|e| fail(&e))?;
+    let options =
+        ResizeOptions::new().resize_alg(filter.algorithm()).use_alpha(false).crop(crop.0, crop.1, crop.2, crop.3);
+    // One resizer per thread, kept between calls: its intermediate buffer
+    // stays mapped instead of being faulted in again on every call.
+    RESIZER.with(|r| r.borrow_mut().resize(&source, &mut target, &options)).map_err(|e| fail(&e))
+}
+
+/// Output shape of `rescale` (height, width, channels), after checking the request.
+pub fn rescale_shape(channels: usize, width: usize, height: usize, mode: Mode) -> Result<(usize, usize, usize)> {
+    if width == 0 || height == 0 {
+        return Err(OpsError::invalid(format!("rescale size must be positive, not {width}x{height}")));
     }
-    Ok(out)
+    if width.saturating_mul(height) > MAX_OUTPUT_PIXELS || width > u32::MAX as usize || height > u32::MAX as usize {
+        return Err(OpsError::invalid(format!("rescale size {width}x{height} is too large")));
+    }
+    let c = if mode == Mode::Fit && channels == 3 { 4 } else { channels };
+    Ok((height, width, c))
+}
+
+/// `rescale` into `dst` (shaped as `rescale_shape` says).
+pub fn rescale_into<T: ResizeSample>(
+    src: ImageView<'_, T>,
+    width: usize,
+    height: usize,
+    mode: Mode,
+    filter: Filter,
+    dst: &mut [T],
+) -> Result<()> {
+    rescale_shape(src.channels, width, height, mode)?;
+    let (sw, sh) = (src.width as f64, src.height as f64);
+    match mode {
+        Mode::Strict => resize_region_into(src, width, height, (0.0, 0.0, sw, sh), filter, dst),
+        Mode::Crop => {
+            let scale = (width as f64 / sw).max(height as f64 / sh);
+            let (cw, ch) = ((width as f64 / scale).min(sw), (height as f64 / scale).min(sh));
+            resize_region_into(src, width, height, ((sw - cw) / 2.0, (sh - ch) / 2.0, cw, ch), filter, dst)
+        }
+        Mode::Fit => {
+            let out = rescale(src, width, height, mode, filter)?;
+            dst.copy_from_slice(&out.data);
+            Ok(())
+        }
+    }
 }
 
 pub fn rescale<T: ResizeSample>(
