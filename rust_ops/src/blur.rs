@@ -174,11 +174,14 @@ const DIR_LANES: usize = 32;
 /// A round can only move a pixel within the range of the state over its
 /// kernel footprint (positive weights summing to one), and max/min with the
 /// original keeps that bound, because the state already is the max/min of
-/// something and the original. So a tile whose 3×3 tile neighbourhood (which
-/// holds the footprint: radius ≤ tile size) spans ≤ ε is skipped: its pixels
-/// would move by ≤ ε. Over all rounds that is ≤ 256·ε = 0.001 of the range
-/// (0.26 levels of 255) in the worst case; flat regions (the inside of a mask
-/// under UP, its outside under DOWN, the far background) then cost nothing.
+/// something and the original. So a tile whose footprint (the tile grown by
+/// the radius; tracked as per-row min/max of each tile and of its first and
+/// last `radius` pixels) spans ≤ ε is skipped: its pixels would move by ≤ ε.
+/// Over all rounds that is ≤ 256·ε = 0.001 of the range (0.26 levels of 255)
+/// in the worst case; flat regions (the inside of a mask under UP, its
+/// outside under DOWN, the far background) then cost nothing. Computed tiles
+/// run in column chunks of a few tiles down each 32-row band, so the kernel's
+/// rows stay in L1.
 fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize, c: usize, half: &[f32]) -> Vec<f32> {
     let row_len = width * c;
     let radius = half.len() - 1;
