@@ -208,15 +208,16 @@ fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize
     let mut was_settled = vec![false; tiles_y * tiles_x];
 
     for _ in 0..DIRECTIONAL_ROUNDS {
-        for ty in 0..tiles_y {
+        let stats_ref = &row_stats;
+        settled.par_chunks_mut(tiles_x).enumerate().for_each(|(ty, settled_row)| {
             let rows = ty * DIR_TILE_H;
             let (ya, yb) = (rows.saturating_sub(radius), (rows + DIR_TILE_H + radius).min(height));
-            for tx in 0..tiles_x {
+            for (tx, slot) in settled_row.iter_mut().enumerate() {
                 let mut s = false;
                 if may_settle {
                     let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
                     for y in ya..yb {
-                        let r = &row_stats[y * tiles_x..(y + 1) * tiles_x];
+                        let r = &stats_ref[y * tiles_x..(y + 1) * tiles_x];
                         l = l.min(r[tx][0]);
                         h = h.max(r[tx][1]);
                         if tx > 0 {
@@ -230,9 +231,9 @@ fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize
                     }
                     s = h - l <= eps;
                 }
-                settled[ty * tiles_x + tx] = s;
+                *slot = s;
             }
-        }
+        });
         let cur = &state;
         let (settled_ref, was_ref) = (&settled, &was_settled);
         next.par_chunks_mut(row_len * DIR_TILE_H)
