@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("sfumato_example", reason="install the example plugin: pip install -e docs/example-plugin")
 
 from sfumato.engines import Engine, EngineConfig, EngineServices  # noqa: E402
 from sfumato.errors import Cancelled, Code, RpcError  # noqa: E402

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("sfumato_example", reason="install the example plugin: pip install -e docs/example-plugin")
 
 from sfumato_example.sepia import apply_sepia  # noqa: E402
 from sfumato_example.sepia_params import SepiaParams, validate_sepia  # noqa: E402

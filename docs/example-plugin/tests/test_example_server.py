@@ -13,7 +13,6 @@ import io
 import numpy as np
 import pytest
 
-pytest.importorskip("sfumato_example", reason="install the example plugin: pip install -e docs/example-plugin")
 
 from PIL import Image  # noqa: E402
 from sfumato.engines import EngineConfig, EngineServices  # noqa: E402

@@ -12,7 +12,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402 - a dependency of this plugin
 # One intra-op thread by default: the tiny model gains little from more, and OpenMP
 # spin-waiting makes timings erratic when other processes share the cores.
 torch.set_num_threads(int(os.environ.get("SFUMATO_TEST_THREADS", "1")))
