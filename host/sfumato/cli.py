@@ -81,13 +81,21 @@ def _fail_response(response: Any) -> int:
     return 1
 
 
+def _get(args: argparse.Namespace, path: str) -> Any:
+    """GET a JSON route of the server; an int is the exit status after printing the error."""
+    with _client(args) as client:
+        response = client.get(path)
+    if response.status_code != 200:
+        return _fail_response(response)
+    return response.json()
+
+
 def cmd_engines(args: argparse.Namespace) -> int:
     if args.server:
-        with _client(args) as client:
-            response = client.get("/grpcgateway/engines")
-        if response.status_code != 200:
-            return _fail_response(response)
-        for engine in response.json().get("engine", []):
+        listing = _get(args, "/grpcgateway/engines")
+        if isinstance(listing, int):
+            return listing
+        for engine in listing.get("engine", []):
             samplers = ", ".join(s.get("sampler", "SAMPLER_DDIM") for s in engine.get("supportedSamplers", []))
             state = "ready" if engine.get("ready") else "loading"
             print(f"{engine['id']:<24} {state:<8} {engine.get('name', '')}\n{'':<34}samplers: {samplers}")
@@ -101,11 +109,10 @@ def cmd_engines(args: argparse.Namespace) -> int:
 
 def cmd_plugins(args: argparse.Namespace) -> int:
     if args.server:
-        with _client(args) as client:
-            response = client.get("/plugins")
-        if response.status_code != 200:
-            return _fail_response(response)
-        report = response.json()["plugins"]
+        answer = _get(args, "/plugins")
+        if isinstance(answer, int):
+            return answer
+        report = answer["plugins"]
     else:
         _, plugins = _load(args)
         report = [info.as_dict() for info in plugins.infos]
