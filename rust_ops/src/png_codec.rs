@@ -6,11 +6,12 @@
 //! low bit depths are expanded, 16-bit is stripped to its high byte, and
 //! grey+alpha becomes RGBA (the kernels take 1, 3 or 4 channels).
 //!
-//! Encoding has two modes. `fast` is the `png` crate with fdeflate. The
-//! default filters rows adaptively (minimum sum of absolute differences, as
-//! libpng and Pillow do) and deflates with zlib-rs at level 1 with the RLE
-//! strategy; rows are split into slices that are filtered and compressed on
-//! separate threads and joined with sync flushes into one zlib stream.
+//! Encoding filters rows adaptively (minimum sum of absolute differences, as
+//! libpng and Pillow do); rows are split into slices that are filtered and
+//! compressed on separate threads and joined with sync flushes into one zlib
+//! stream. The default mode deflates with zlib-rs at level 1 with the RLE
+//! strategy, the fast mode with fdeflate (one fixed Huffman table tuned for
+//! filtered images, runs of zeros only).
 use std::io::Cursor;
 
 use rayon::prelude::*;
@@ -120,36 +121,10 @@ pub fn encode_png(img: ImageView<'_, u8>, fast: bool, text: &[(String, String)])
         return Err(OpsError::invalid("image too large for PNG"));
     }
     if fast {
-        encode_fast(img, text)
+        encode_sliced(img, text, deflate_fdeflate)
     } else {
-        encode_default(img, text)
+        encode_sliced(img, text, deflate_rle)
     }
-}
-
-fn encode_fast(img: ImageView<'_, u8>, text: &[(String, String)]) -> Result<Vec<u8>> {
-    let fail = |e: png::EncodingError| OpsError::invalid(format!("PNG encoding failed: {e}"));
-    let mut out = Vec::with_capacity(img.data.len() / 2 + 1024);
-    {
-        let mut encoder = png::Encoder::new(&mut out, img.width as u32, img.height as u32);
-        encoder.set_color(match img.channels {
-            1 => png::ColorType::Grayscale,
-            3 => png::ColorType::Rgb,
-            _ => png::ColorType::Rgba,
-        });
-        encoder.set_depth(png::BitDepth::Eight);
-        encoder.set_compression(png::Compression::Fast);
-        for (keyword, value) in text {
-            if is_latin1(value) {
-                encoder.add_text_chunk(keyword.clone(), value.clone()).map_err(fail)?;
-            } else {
-                encoder.add_itxt_chunk(keyword.clone(), value.clone()).map_err(fail)?;
-            }
-        }
-        let mut writer = encoder.write_header().map_err(fail)?;
-        writer.write_image_data(img.data).map_err(fail)?;
-        writer.finish().map_err(fail)?;
-    }
-    Ok(out)
 }
 
 fn write_chunk(out: &mut Vec<u8>, kind: &[u8; 4], body: &[u8]) {
@@ -177,7 +152,12 @@ fn text_chunk(keyword: &str, value: &str) -> (&'static [u8; 4], Vec<u8>) {
     }
 }
 
-fn encode_default(img: ImageView<'_, u8>, text: &[(String, String)]) -> Result<Vec<u8>> {
+/// Compresses one slice of filtered rows into raw deflate that ends
+/// byte-aligned (the last slice with a final block); returns it with the
+/// slice's adler32.
+type SliceDeflate = fn(&[u8], bool) -> Result<(Vec<u8>, u32)>;
+
+fn encode_sliced(img: ImageView<'_, u8>, text: &[(String, String)], deflate: SliceDeflate) -> Result<Vec<u8>> {
     let row_len = img.row_len();
     let bpp = img.channels;
     let stride = row_len + 1;
@@ -199,9 +179,7 @@ fn encode_default(img: ImageView<'_, u8>, text: &[(String, String)]) -> Result<V
                 let above = if y == 0 { None } else { Some(img.row(y - 1)) };
                 filter_row(img.row(y), above, bpp, dst, &mut scratch);
             }
-            let adler = zlib_rs::adler32::adler32(1, &filtered);
-            let last = y1 == img.height;
-            let deflated = deflate_rle(&filtered, last)?;
+            let (deflated, adler) = deflate(&filtered, y1 == img.height)?;
             Ok((deflated, adler, filtered.len()))
         })
         .collect();
@@ -234,7 +212,7 @@ fn encode_default(img: ImageView<'_, u8>, text: &[(String, String)]) -> Result<V
 }
 
 /// Raw deflate (no zlib header) at level 1 with the RLE strategy.
-fn deflate_rle(data: &[u8], last: bool) -> Result<Vec<u8>> {
+fn deflate_rle(data: &[u8], last: bool) -> Result<(Vec<u8>, u32)> {
     let config = DeflateConfig {
         level: 1,
         method: Method::Deflated,
@@ -252,7 +230,40 @@ fn deflate_rle(data: &[u8], last: bool) -> Result<Vec<u8>> {
         return Err(OpsError::invalid("deflate did not consume its input"));
     }
     out.truncate(stream.total_out() as usize);
-    Ok(out)
+    Ok((out, zlib_rs::adler32::adler32(1, data)))
+}
+
+/// fdeflate's zlib stream: a 2-byte header, one dynamic-Huffman block with a
+/// fixed code table (first byte 0xED: BFINAL set, BTYPE 2), the end-of-block
+/// code (its last bit is 1), zero padding to a byte and the adler32.
+const FDEFLATE_BLOCK_START: u8 = 0xED;
+
+/// Raw deflate with fdeflate's fixed-table block. A slice that is not the last
+/// has its block's final bit cleared and is closed with an empty stored block
+/// (a sync flush) written into the padding after its end-of-block code.
+fn deflate_fdeflate(data: &[u8], last: bool) -> Result<(Vec<u8>, u32)> {
+    let fail = |e: std::io::Error| OpsError::invalid(format!("deflate failed: {e}"));
+    let mut compressor = fdeflate::Compressor::new(Vec::with_capacity(data.len() / 2 + 64)).map_err(fail)?;
+    compressor.write_data(data).map_err(fail)?;
+    let mut zlib = compressor.finish().map_err(fail)?;
+    let trailer = zlib.len().checked_sub(4).filter(|&at| at > 3);
+    let Some(at) = trailer.filter(|_| zlib[2] == FDEFLATE_BLOCK_START && zlib[zlib.len() - 5] != 0) else {
+        return Err(OpsError::invalid("unexpected fdeflate stream layout"));
+    };
+    let adler = u32::from_be_bytes(zlib[at..].try_into().expect("four bytes"));
+    zlib.truncate(at);
+    zlib.drain(..2);
+    if !last {
+        zlib[0] &= !1;
+        // Bits left after the end-of-block code in the last byte: a stored
+        // block header (3 zero bits) fits there, or spills into one more byte.
+        let free_bits = zlib[zlib.len() - 1].leading_zeros();
+        if free_bits < 3 {
+            zlib.push(0);
+        }
+        zlib.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
+    }
+    Ok((zlib, adler))
 }
 
 /// A PNG row filter: (row, row above, bytes per pixel, output).
@@ -384,12 +395,38 @@ mod tests {
     }
 
     #[test]
-    fn default_mode_splits_large_images_into_one_valid_stream() {
+    fn both_modes_split_large_images_into_one_valid_stream() {
         let (h, w, c) = (1100, 300, 3);
         let px = photo_like(h, w, c);
         let img = ImageView::new(&px, h, w, c).unwrap();
-        let data = crate::parallel::run(|| encode_png(img, false, &[]).unwrap());
-        assert_eq!(decode_png(&data, u64::MAX).unwrap().data, px);
+        for fast in [false, true] {
+            let data = crate::parallel::run(|| encode_png(img, fast, &[]).unwrap());
+            assert_eq!(decode_png(&data, u64::MAX).unwrap().data, px, "fast={fast}");
+        }
+    }
+
+    #[test]
+    fn fdeflate_slices_concatenate_whatever_bits_their_last_byte_leaves() {
+        let mut seen_free_bits = [false; 8];
+        for len in 1..200usize {
+            let data: Vec<u8> = photo_like(1, len, 3).iter().map(|v| v.wrapping_mul(len as u8)).collect();
+            let (head, tail) = data.split_at(data.len() / 2 + 1);
+            let (a, adler_a) = deflate_fdeflate(head, false).unwrap();
+            let (b, adler_b) = deflate_fdeflate(tail, true).unwrap();
+            let (_, whole) = deflate_fdeflate(&data, true).unwrap();
+            assert_eq!(adler_b, zlib_rs::adler32::adler32(1, tail));
+            let single = fdeflate::compress_to_vec(head);
+            seen_free_bits[single[single.len() - 5].leading_zeros() as usize] = true;
+
+            let mut stream = vec![0x78, 0x01];
+            stream.extend_from_slice(&a);
+            stream.extend_from_slice(&b);
+            let adler = zlib_rs::adler32::adler32_combine(adler_a, adler_b, tail.len() as u64);
+            assert_eq!(adler, whole);
+            stream.extend_from_slice(&adler.to_be_bytes());
+            assert_eq!(fdeflate::decompress_to_vec(&stream).unwrap(), data, "len {len}");
+        }
+        assert_eq!(seen_free_bits, [true; 8], "every padding width was exercised");
     }
 
     #[test]
