@@ -31,7 +31,7 @@ fn main() {
     let img = ImageView::new(&px, size, size, c).unwrap();
     for sigma in sigmas {
         let mut best = f64::MAX;
-        for _ in 0..if dir == Direction::None { 9 } else { 2 } {
+        for _ in 0..if dir == Direction::None { 30 } else { 2 } {
             let t = Instant::now();
             let out = sfumato_ops::parallel::run(|| gaussian_blur(img, sigma, dir, true).unwrap());
             std::hint::black_box(out);

@@ -102,11 +102,7 @@ fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64) -> Image<T> {
         }
     }
     let mut out = Image::zeros(src.height, src.width, src.channels);
-    blur_into(src, sigma, &mut out.data, |_, blurred, dst: &mut [T]| {
-        for (d, &b) in dst.iter_mut().zip(blurred) {
-            *d = T::from_f32(b);
-        }
-    });
+    blur_into(src, sigma, &mut out.data, |_, _, blurred: &[f32], dst: &mut [T]| T::from_f32_slice(blurred, dst));
     out
 }
 
@@ -134,8 +130,9 @@ fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, up: bool) -> I
         let row_len = src.row_len();
         for _ in 0..DIRECTIONAL_ROUNDS {
             let view = ImageView { data: &state, height: src.height, width: src.width, channels: src.channels };
-            blur_into(view, round_sigma, &mut next, |y, blurred, dst: &mut [f32]| {
-                let orig = &original[y * row_len..(y + 1) * row_len];
+            blur_into(view, round_sigma, &mut next, |y, x, blurred: &[f32], dst: &mut [f32]| {
+                let at = y * row_len + x * src.channels;
+                let orig = &original[at..at + blurred.len()];
                 combine_rows(blurred, orig, dst, pick);
             });
             std::mem::swap(&mut state, &mut next);
@@ -609,18 +606,18 @@ mod dir_avx2 {
     }
 }
 
-/// Blurs `src` and hands each finished row (f32, on the sample's scale) to
-/// `finish(y, row, dst_row)`, which writes it into `dst`.
-fn blur_into<S: Sample, D: Send>(
-    src: ImageView<'_, S>,
-    sigma: f64,
-    dst: &mut [D],
-    finish: impl Fn(usize, &[f32], &mut [D]) + Sync,
-) {
+/// Receives finished pixels: `finish(y, x, values, dst)` writes `values` (f32,
+/// on the sample's scale; one or more whole pixels starting at `(y, x)`) into
+/// `dst`, the same span of the output.
+pub(crate) trait Finish<D>: Fn(usize, usize, &[f32], &mut [D]) + Sync {}
+impl<D, F: Fn(usize, usize, &[f32], &mut [D]) + Sync> Finish<D> for F {}
+
+/// Blurs `src` and hands the result to `finish`, which writes it into `dst`.
+fn blur_into<S: Sample, D: Send>(src: ImageView<'_, S>, sigma: f64, dst: &mut [D], finish: impl Finish<D>) {
     if sigma < IIR_MIN_SIGMA {
         fir_blur_into(src, &kernel_half(sigma), dst, finish);
     } else {
-        iir_blur_into(src, sigma, dst, finish);
+        crate::recursive::blur_into(src, sigma, dst, finish);
     }
 }
 
@@ -628,12 +625,7 @@ fn blur_into<S: Sample, D: Send>(
 // Exact separable kernel
 // ---------------------------------------------------------------------------
 
-fn fir_blur_into<S: Sample, D: Send>(
-    src: ImageView<'_, S>,
-    half: &[f32],
-    dst: &mut [D],
-    finish: impl Fn(usize, &[f32], &mut [D]) + Sync,
-) {
+fn fir_blur_into<S: Sample, D: Send>(src: ImageView<'_, S>, half: &[f32], dst: &mut [D], finish: impl Finish<D>) {
     let row_len = src.row_len();
     let radius = half.len() - 1;
     let c = src.channels;
@@ -651,7 +643,7 @@ fn fir_blur_into<S: Sample, D: Send>(
             fir_vertical_row(&taps, half, &mut padded[margin..margin + row_len]);
             reflect_margins(&mut padded, src.width, c, radius);
             fir_horizontal_row(&padded, c, half, &mut line);
-            finish(y, &line, dst_row);
+            finish(y, 0, &line, dst_row);
         }
     });
 }
@@ -966,349 +958,6 @@ multiversion! {
                 }
             }
             x0 += lanes;
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Deriche recursive filter
-// ---------------------------------------------------------------------------
-
-/// Deriche's 4th-order fit of exp(−x²/2σ²) (x ≥ 0, unit σ): two terms
-/// `(a·cos(ωx) + b·sin(ωx))·exp(−λx)`, as (a, b, λ, ω).
-const DERICHE_TERMS: [(f64, f64, f64, f64); 2] = [(1.680, 3.735, 1.783, 0.6318), (-0.6803, -0.2598, 1.723, 1.997)];
-
-/// One second-order section: causal `y[n] = n0·x[n] + n1·x[n−1] − d1·y[n−1] − d2·y[n−2]`,
-/// anti-causal `y[n] = m1·x[n+1] + m2·x[n+2] − d1·y[n+1] − d2·y[n+2]`.
-#[derive(Clone, Copy, Debug)]
-struct Section {
-    n0: f32,
-    n1: f32,
-    m1: f32,
-    m2: f32,
-    d1: f32,
-    d2: f32,
-    /// Steady-state gains for a constant input (initial conditions).
-    causal_gain: f32,
-    anticausal_gain: f32,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Deriche {
-    sections: [Section; 2],
-    /// Reflect-101 padding on each side of a line.
-    pad: usize,
-}
-
-impl Deriche {
-    fn new(sigma: f64, line_len: usize) -> Self {
-        // Past ~2 periods of the reflected line every Gaussian gives the line's
-        // mean, so a bigger sigma only costs padding.
-        let sigma = sigma.min(4.0 * line_len as f64);
-        let raw = DERICHE_TERMS.map(|(a, b, lambda, omega)| {
-            let radius = (-lambda / sigma).exp();
-            let (pr, pi) = (radius * (omega / sigma).cos(), radius * (omega / sigma).sin());
-            let d1 = -2.0 * pr;
-            let d2 = radius * radius;
-            let n0 = a;
-            let n1 = b * pi - a * pr;
-            (n0, n1, n1 - n0 * d1, -n0 * d2, d1, d2)
-        });
-        let dc: f64 = raw.iter().map(|&(n0, n1, m1, m2, d1, d2)| (n0 + n1 + m1 + m2) / (1.0 + d1 + d2)).sum();
-        let sections = raw.map(|(n0, n1, m1, m2, d1, d2)| {
-            let (n0, n1, m1, m2) = (n0 / dc, n1 / dc, m1 / dc, m2 / dc);
-            Section {
-                n0: n0 as f32,
-                n1: n1 as f32,
-                m1: m1 as f32,
-                m2: m2 as f32,
-                d1: d1 as f32,
-                d2: d2 as f32,
-                causal_gain: ((n0 + n1) / (1.0 + d1 + d2)) as f32,
-                anticausal_gain: ((m1 + m2) / (1.0 + d1 + d2)) as f32,
-            }
-        });
-        Deriche { sections, pad: (4.0 * sigma).ceil() as usize + 2 }
-    }
-}
-
-/// Lanes of the vertical pass (adjacent samples of a row) per block.
-const IIR_V_LANES: usize = 64;
-/// Lanes of the horizontal pass (rows × channels at one x) per band.
-const IIR_H_LANES: usize = 32;
-
-/// Filter state of both sections over `L` lanes (fixed-size, so it stays in registers).
-struct Lanes<const L: usize> {
-    x1: [f32; L],
-    x2: [f32; L],
-    ay1: [f32; L],
-    ay2: [f32; L],
-    by1: [f32; L],
-    by2: [f32; L],
-}
-
-impl<const L: usize> Lanes<L> {
-    /// The steady state of a constant line equal to `edge` (causal or anti-causal gains).
-    #[inline(always)]
-    fn start(f: &Deriche, edge: &[f32; L], causal: bool) -> Self {
-        let [s0, s1] = f.sections;
-        let (ga, gb) = if causal { (s0.causal_gain, s1.causal_gain) } else { (s0.anticausal_gain, s1.anticausal_gain) };
-        let mut st = Lanes { x1: *edge, x2: *edge, ay1: [0.0; L], ay2: [0.0; L], by1: [0.0; L], by2: [0.0; L] };
-        for l in 0..L {
-            st.ay1[l] = edge[l] * ga;
-            st.ay2[l] = st.ay1[l];
-            st.by1[l] = edge[l] * gb;
-            st.by2[l] = st.by1[l];
-        }
-        st
-    }
-
-    /// Causal step: takes `x[n]`, writes the causal part of `y[n]`.
-    #[inline(always)]
-    fn causal(&mut self, f: &Deriche, x: &[f32; L], y: &mut [f32; L]) {
-        let [s0, s1] = f.sections;
-        for l in 0..L {
-            let ya = s0.n0 * x[l] + s0.n1 * self.x1[l] - s0.d1 * self.ay1[l] - s0.d2 * self.ay2[l];
-            let yb = s1.n0 * x[l] + s1.n1 * self.x1[l] - s1.d1 * self.by1[l] - s1.d2 * self.by2[l];
-            self.ay2[l] = self.ay1[l];
-            self.ay1[l] = ya;
-            self.by2[l] = self.by1[l];
-            self.by1[l] = yb;
-            self.x1[l] = x[l];
-            y[l] = ya + yb;
-        }
-    }
-
-    /// Anti-causal step: writes the anti-causal part of `y[n]` (from `x[n+1]`,
-    /// `x[n+2]` held in the state), then takes `x[n]`.
-    #[inline(always)]
-    fn anticausal(&mut self, f: &Deriche, x: &[f32; L], y: &mut [f32; L]) {
-        let [s0, s1] = f.sections;
-        for l in 0..L {
-            let ya = s0.m1 * self.x1[l] + s0.m2 * self.x2[l] - s0.d1 * self.ay1[l] - s0.d2 * self.ay2[l];
-            let yb = s1.m1 * self.x1[l] + s1.m2 * self.x2[l] - s1.d1 * self.by1[l] - s1.d2 * self.by2[l];
-            self.ay2[l] = self.ay1[l];
-            self.ay1[l] = ya;
-            self.by2[l] = self.by1[l];
-            self.by1[l] = yb;
-            self.x2[l] = self.x1[l];
-            self.x1[l] = x[l];
-            y[l] = ya + yb;
-        }
-    }
-}
-
-/// A pointer the vertical pass's column blocks share; each block writes only
-/// its own columns.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-// SAFETY: blocks write disjoint column ranges of the buffer (see iir_blur_into).
-unsafe impl Send for SharedOut {}
-// SAFETY: as above.
-unsafe impl Sync for SharedOut {}
-
-fn iir_blur_into<S: Sample, D: Send>(
-    src: ImageView<'_, S>,
-    sigma: f64,
-    dst: &mut [D],
-    finish: impl Fn(usize, &[f32], &mut [D]) + Sync,
-) {
-    let (h, w, c) = (src.height, src.width, src.channels);
-    let row_len = w * c;
-    let vertical = Deriche::new(sigma, h);
-    let horizontal = Deriche::new(sigma, w);
-
-    // Vertical pass into an f32 image, in blocks of adjacent columns.
-    let mut scratch = Scratch::take(h * row_len);
-    let inter = scratch.as_mut_slice();
-    let shared = SharedOut(inter.as_mut_ptr());
-    (0..row_len.div_ceil(IIR_V_LANES)).into_par_iter().for_each(|block| {
-        let start = block * IIR_V_LANES;
-        let lanes = IIR_V_LANES.min(row_len - start);
-        iir_vertical_block(src, start, lanes, &vertical, shared, row_len);
-    });
-    let inter = &*inter;
-
-    // Horizontal pass in bands of rows, lanes running across rows × channels.
-    let band_rows = IIR_H_LANES / c;
-    dst.par_chunks_mut(row_len * band_rows).enumerate().for_each_init(
-        || (vec![0f32; w * IIR_H_LANES], vec![0f32; band_rows * row_len]),
-        |(transposed, band_out), (band, dst_rows)| {
-            let y0 = band * band_rows;
-            let rows = dst_rows.len() / row_len;
-            let block = &inter[y0 * row_len..(y0 + rows) * row_len];
-            let band_out = &mut band_out[..rows * row_len];
-            match c {
-                1 => iir_horizontal_band::<1>(block, w, &horizontal, transposed, band_out),
-                3 => iir_horizontal_band::<3>(block, w, &horizontal, transposed, band_out),
-                _ => iir_horizontal_band::<4>(block, w, &horizontal, transposed, band_out),
-            }
-            for (r, dst_row) in dst_rows.chunks_exact_mut(row_len).enumerate() {
-                finish(y0 + r, &band_out[r * row_len..(r + 1) * row_len], dst_row);
-            }
-        },
-    );
-    drop(scratch);
-}
-
-/// The recursive filter's f32 intermediate image, kept between calls (up to
-/// `SCRATCH_KEEP` floats) so large blurs do not fault in fresh pages each time.
-struct Scratch(Vec<f32>);
-
-static SCRATCH: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
-const SCRATCH_KEEP: usize = 1 << 25;
-
-impl Scratch {
-    fn take(len: usize) -> Self {
-        let mut v = std::mem::take(&mut *SCRATCH.lock().unwrap_or_else(|e| e.into_inner()));
-        if v.len() < len {
-            v.resize(len, 0.0);
-        }
-        Scratch(v)
-    }
-    fn as_mut_slice(&mut self) -> &mut [f32] {
-        &mut self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if self.0.len() <= SCRATCH_KEEP {
-            let mut slot = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.len() < self.0.len() {
-                *slot = std::mem::take(&mut self.0);
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn load_lanes<S: Sample, const L: usize>(row: &[S], buf: &mut [f32; L]) {
-    if row.len() == L {
-        for l in 0..L {
-            buf[l] = row[l].to_f32();
-        }
-    } else {
-        for (b, &s) in buf.iter_mut().zip(row) {
-            *b = s.to_f32();
-        }
-    }
-}
-
-multiversion! {
-    /// Columns `start..start + lanes` of every row, filtered down the image into `out`
-    /// (row-major, `row_len` per row).
-    fn iir_vertical_block<S: Sample>(src: ImageView<'_, S>, start: usize, lanes: usize, f: &Deriche, out: SharedOut, row_len: usize) {
-        const L: usize = IIR_V_LANES;
-        let h = src.height;
-        let pad = f.pad;
-        let seq = h + 2 * pad;
-        let line = |n: usize| &src.row(reflect101(n as isize - pad as isize, h))[start..start + lanes];
-        // SAFETY: only columns `start..start + lanes` (this task's own) of rows < h are touched.
-        let target = |y: usize| unsafe { std::slice::from_raw_parts_mut(out.0.add(y * row_len + start), lanes) };
-        let mut x = [0f32; L];
-        let mut y = [0f32; L];
-        load_lanes(line(0), &mut x);
-        let mut st = Lanes::<L>::start(f, &x, true);
-        for n in 0..seq {
-            load_lanes(line(n), &mut x);
-            st.causal(f, &x, &mut y);
-            if n >= pad && n < pad + h {
-                target(n - pad).copy_from_slice(&y[..lanes]);
-            }
-        }
-        load_lanes(line(seq - 1), &mut x);
-        let mut st = Lanes::<L>::start(f, &x, false);
-        for n in (0..seq).rev() {
-            load_lanes(line(n), &mut x);
-            st.anticausal(f, &x, &mut y);
-            if n >= pad && n < pad + h {
-                let o = target(n - pad);
-                if lanes == L {
-                    for l in 0..L {
-                        o[l] += y[l];
-                    }
-                } else {
-                    for (o, &v) in o.iter_mut().zip(&y) {
-                        *o += v;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// `rows` is a band of whole rows (at most `IIR_H_LANES / C`); `out` receives
-/// them blurred along x, through `transposed` (position x holding every row's channels).
-fn iir_horizontal_band<const C: usize>(
-    rows: &[f32],
-    width: usize,
-    f: &Deriche,
-    transposed: &mut [f32],
-    out: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn avx2<const C: usize>(rows: &[f32], width: usize, f: &Deriche, transposed: &mut [f32], out: &mut [f32]) {
-        iir_horizontal_band_impl::<C>(rows, width, f, transposed, out)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() {
-        // SAFETY: `avx2` only needs CPU features `has_avx2` just confirmed.
-        return unsafe { avx2::<C>(rows, width, f, transposed, out) };
-    }
-    iir_horizontal_band_impl::<C>(rows, width, f, transposed, out)
-}
-
-#[inline(always)]
-fn iir_horizontal_band_impl<const C: usize>(
-    rows: &[f32],
-    width: usize,
-    f: &Deriche,
-    transposed: &mut [f32],
-    out: &mut [f32],
-) {
-    const L: usize = IIR_H_LANES;
-    let row_len = width * C;
-    let band = rows.len() / row_len;
-    let pad = f.pad;
-    let seq = width + 2 * pad;
-    let gather = |n: usize, buf: &mut [f32; L]| {
-        let at = reflect101(n as isize - pad as isize, width) * C;
-        for r in 0..band {
-            let px = &rows[r * row_len + at..r * row_len + at + C];
-            buf[r * C..(r + 1) * C].copy_from_slice(px);
-        }
-    };
-    let mut x = [0f32; L];
-    let mut y = [0f32; L];
-    gather(0, &mut x);
-    let mut st = Lanes::<L>::start(f, &x, true);
-    for n in 0..seq {
-        gather(n, &mut x);
-        st.causal(f, &x, &mut y);
-        if n >= pad && n < pad + width {
-            let at = (n - pad) * L;
-            transposed[at..at + L].copy_from_slice(&y);
-        }
-    }
-    gather(seq - 1, &mut x);
-    let mut st = Lanes::<L>::start(f, &x, false);
-    for n in (0..seq).rev() {
-        gather(n, &mut x);
-        st.anticausal(f, &x, &mut y);
-        if n >= pad && n < pad + width {
-            let at = (n - pad) * L;
-            let o = &mut transposed[at..at + L];
-            for l in 0..L {
-                o[l] += y[l];
-            }
-        }
-    }
-    for r in 0..band {
-        for x in 0..width {
-            let at = r * row_len + x * C;
-            out[at..at + C].copy_from_slice(&transposed[x * L + r * C..x * L + (r + 1) * C]);
         }
     }
 }

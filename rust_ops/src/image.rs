@@ -15,6 +15,18 @@ pub trait Sample: Copy + Send + Sync + PartialOrd + Default + 'static {
         let _ = view;
         None
     }
+    /// `from_f32` over a slice (`dst` as long as `values`).
+    #[inline(always)]
+    fn from_f32_slice(values: &[f32], dst: &mut [Self]) {
+        for (d, &v) in dst.iter_mut().zip(values) {
+            *d = Self::from_f32(v);
+        }
+    }
+    /// The view itself when the samples are `f32`.
+    fn as_f32_view(view: ImageView<'_, Self>) -> Option<ImageView<'_, f32>> {
+        let _ = view;
+        None
+    }
     /// Back from an 8-bit image produced through `as_u8_view` (only called for `u8`).
     fn from_u8_image(img: Image<u8>) -> Image<Self> {
         let _ = img;
@@ -33,6 +45,17 @@ impl Sample for u8 {
         // `as u8` saturates (and maps NaN to 0), so only the rounding is ours.
         (value + 0.5) as u8
     }
+    #[inline(always)]
+    fn from_f32_slice(values: &[f32], dst: &mut [Self]) {
+        // The same rounding as `from_f32`, clamped first so it vectorises as
+        // a plain truncation (NaN becomes 0: `max` returns the number).
+        #[allow(clippy::manual_clamp)] // `clamp` keeps NaN, which must become 0
+        for (d, &v) in dst.iter_mut().zip(values) {
+            let clamped = (v + 0.5).max(0.0).min(255.0);
+            // SAFETY: `clamped` is finite and within 0..=255.
+            *d = unsafe { clamped.to_int_unchecked::<i32>() } as u8;
+        }
+    }
     fn as_u8_view(view: ImageView<'_, Self>) -> Option<ImageView<'_, u8>> {
         Some(view)
     }
@@ -43,6 +66,9 @@ impl Sample for u8 {
 
 impl Sample for f32 {
     const FULL: Self = 1.0;
+    fn as_f32_view(view: ImageView<'_, Self>) -> Option<ImageView<'_, f32>> {
+        Some(view)
+    }
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self

@@ -10,8 +10,9 @@ pub mod image;
 pub mod parallel;
 pub mod png_codec;
 pub mod pointwise;
+mod recursive;
 pub mod resize;
-mod simd;
+pub mod simd;
 
 #[cfg(feature = "python")]
 mod python;

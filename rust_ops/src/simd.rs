@@ -1,41 +1,249 @@
 //! Runtime CPU dispatch. Wheels are built for baseline x86-64 (SSE2); the hot
-//! loops are written so LLVM vectorises them, and `multiversion!` compiles a
-//! second copy of such a function with AVX2+FMA, picked at run time.
+//! loops are written so LLVM vectorises them, and `multiversion!` compiles
+//! more copies of such a function, with AVX2+FMA and with AVX-512, picked at
+//! run time.
 
-/// Defines `fn name(..)` whose body is compiled twice: portable, and with
-/// `avx2,fma` enabled on x86-64 (used when the CPU has both). Helpers the body
-/// calls should be `#[inline(always)]` so they are compiled into each copy.
+/// Defines `fn name(..)` whose body is compiled three times: portable, with
+/// `avx2,fma`, and with AVX-512 (F, BW, VL) on x86-64, and runs the best copy
+/// the CPU supports. Helpers the body calls should be `#[inline(always)]` so
+/// they are compiled into each copy.
+///
+/// Generic functions list their parameters in brackets and the arguments that
+/// name them in a second pair: `fn f[T: Sample, const N: usize][T, N](..)`.
 macro_rules! multiversion {
     (
         $(#[$meta:meta])*
-        $vis:vis fn $name:ident $(<$($gen:ident : $bound:path),*>)? ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?
+        $vis:vis fn $name:ident <$($gen:ident : $bound:path),*> ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?
+        $body:block
+    ) => {
+        $crate::simd::multiversion! {
+            $(#[$meta])*
+            $vis fn $name [$($gen: $bound),*] [$($gen),*] ($($arg: $ty),*) $(-> $ret)? $body
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident $([$($gen:tt)*] [$($garg:tt)*])? ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)?
         $body:block
     ) => {
         $(#[$meta])*
-        $vis fn $name $(<$($gen: $bound),*>)? ($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name $(<$($gen)*>)? ($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn portable $(<$($gen: $bound),*>)? ($($arg: $ty),*) $(-> $ret)? $body
+            fn portable $(<$($gen)*>)? ($($arg: $ty),*) $(-> $ret)? $body
 
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            fn avx2 $(<$($gen: $bound),*>)? ($($arg: $ty),*) $(-> $ret)? {
-                portable($($arg),*)
+            fn avx2 $(<$($gen)*>)? ($($arg: $ty),*) $(-> $ret)? {
+                portable $(::<$($garg)*>)? ($($arg),*)
             }
 
             #[cfg(target_arch = "x86_64")]
-            if $crate::simd::has_avx2() {
-                // SAFETY: `avx2` only needs CPU features `has_avx2` just confirmed.
-                return unsafe { avx2($($arg),*) };
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            fn avx512 $(<$($gen)*>)? ($($arg: $ty),*) $(-> $ret)? {
+                portable $(::<$($garg)*>)? ($($arg),*)
             }
-            portable($($arg),*)
+
+            #[cfg(target_arch = "x86_64")]
+            {
+                if $crate::simd::has_avx512() {
+                    // SAFETY: `avx512` only needs CPU features `has_avx512` just confirmed.
+                    return unsafe { avx512 $(::<$($garg)*>)? ($($arg),*) };
+                }
+                if $crate::simd::has_avx2() {
+                    // SAFETY: `avx2` only needs CPU features `has_avx2` just confirmed.
+                    return unsafe { avx2 $(::<$($garg)*>)? ($($arg),*) };
+                }
+            }
+            portable $(::<$($garg)*>)? ($($arg),*)
         }
     };
 }
 pub(crate) use multiversion;
 
+/// Instruction-set tiers the kernels are compiled for, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    Portable = 0,
+    Avx2 = 1,
+    Avx512 = 2,
+}
+
+/// The highest tier kernels may use (tests lower it to cover every copy).
+static LEVEL_CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(SimdLevel::Avx512 as u8);
+
+/// Limits the kernels to `level` and below (whatever the CPU supports).
+/// Results agree across tiers to float rounding.
+pub fn cap_level(level: SimdLevel) {
+    LEVEL_CAP.store(level as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn allowed(level: SimdLevel) -> bool {
+    LEVEL_CAP.load(std::sync::atomic::Ordering::Relaxed) >= level as u8
+}
+
 /// Whether this CPU runs AVX2 and FMA (cached by std after the first call).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx2() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    allowed(SimdLevel::Avx2) && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// Whether this CPU also runs the AVX-512 subsets the kernels are built for.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn has_avx512() -> bool {
+    allowed(SimdLevel::Avx512)
+        && has_avx2()
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+}
+
+/// A register of `f32` lanes, for kernels written once over the vector width
+/// (AVX-512, AVX2+FMA, or a portable stand-in the compiler vectorises).
+/// Every method is only called where the type's CPU features are enabled.
+pub(crate) trait F32Vec: Copy {
+    const LANES: usize;
+    /// # Safety
+    /// `p` points at `LANES` readable floats.
+    unsafe fn load(p: *const f32) -> Self;
+    /// # Safety
+    /// `p` points at `LANES` readable bytes.
+    unsafe fn load_u8(p: *const u8) -> Self;
+    /// # Safety
+    /// `p` points at `LANES` writable floats.
+    unsafe fn store(self, p: *mut f32);
+    fn splat(v: f32) -> Self;
+    fn add(self, b: Self) -> Self;
+    fn mul(self, b: Self) -> Self;
+    /// `self·b + c`
+    fn mul_add(self, b: Self, c: Self) -> Self;
+    /// `c − self·b`
+    fn neg_mul_add(self, b: Self, c: Self) -> Self;
+}
+
+/// Portable eight lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable8([f32; 8]);
+
+impl F32Vec for Portable8 {
+    const LANES: usize = 8;
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: the caller passes 8 readable floats.
+        Portable8(unsafe { p.cast::<[f32; 8]>().read_unaligned() })
+    }
+    #[inline(always)]
+    unsafe fn load_u8(p: *const u8) -> Self {
+        // SAFETY: the caller passes 8 readable bytes.
+        let bytes = unsafe { p.cast::<[u8; 8]>().read_unaligned() };
+        Portable8(bytes.map(f32::from))
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32) {
+        // SAFETY: the caller passes 8 writable floats.
+        unsafe { p.cast::<[f32; 8]>().write_unaligned(self.0) }
+    }
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Portable8([v; 8])
+    }
+    #[inline(always)]
+    fn add(self, b: Self) -> Self {
+        Portable8(std::array::from_fn(|i| self.0[i] + b.0[i]))
+    }
+    #[inline(always)]
+    fn mul(self, b: Self) -> Self {
+        Portable8(std::array::from_fn(|i| self.0[i] * b.0[i]))
+    }
+    #[inline(always)]
+    fn mul_add(self, b: Self, c: Self) -> Self {
+        Portable8(std::array::from_fn(|i| self.0[i] * b.0[i] + c.0[i]))
+    }
+    #[inline(always)]
+    fn neg_mul_add(self, b: Self, c: Self) -> Self {
+        Portable8(std::array::from_fn(|i| c.0[i] - self.0[i] * b.0[i]))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::F32Vec;
+    use std::arch::x86_64::*;
+
+    // SAFETY (all methods): only called from code compiled with AVX2+FMA
+    // (`__m256`) or AVX-512F (`__m512`), after the CPU check in `multiversion!`.
+    impl F32Vec for __m256 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn load_u8(p: *const u8) -> Self {
+            unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()))) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            unsafe { _mm256_set1_ps(v) }
+        }
+        #[inline(always)]
+        fn add(self, b: Self) -> Self {
+            unsafe { _mm256_add_ps(self, b) }
+        }
+        #[inline(always)]
+        fn mul(self, b: Self) -> Self {
+            unsafe { _mm256_mul_ps(self, b) }
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            unsafe { _mm256_fmadd_ps(self, b, c) }
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, b: Self, c: Self) -> Self {
+            unsafe { _mm256_fnmadd_ps(self, b, c) }
+        }
+    }
+
+    impl F32Vec for __m512 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn load_u8(p: *const u8) -> Self {
+            unsafe { _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()))) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            unsafe { _mm512_set1_ps(v) }
+        }
+        #[inline(always)]
+        fn add(self, b: Self) -> Self {
+            unsafe { _mm512_add_ps(self, b) }
+        }
+        #[inline(always)]
+        fn mul(self, b: Self) -> Self {
+            unsafe { _mm512_mul_ps(self, b) }
+        }
+        #[inline(always)]
+        fn mul_add(self, b: Self, c: Self) -> Self {
+            unsafe { _mm512_fmadd_ps(self, b, c) }
+        }
+        #[inline(always)]
+        fn neg_mul_add(self, b: Self, c: Self) -> Self {
+            unsafe { _mm512_fnmadd_ps(self, b, c) }
+        }
+    }
 }
