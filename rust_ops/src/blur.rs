@@ -802,6 +802,12 @@ fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64) -> Image<u8> {
 
 fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        // SAFETY: AVX-512BW is present; the function checks every length it relies on.
+        unsafe { fixed_avx512::vertical_row(taps, w, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
         // SAFETY: AVX2 is present; the function checks every length it relies on.
         unsafe { fixed_avx2::vertical_row(taps, w, out) };
@@ -811,6 +817,12 @@ fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
 }
 
 fn fixed_horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        // SAFETY: AVX-512BW is present; the function checks every length it relies on.
+        unsafe { fixed_avx512::horizontal_row(padded, c, w, out) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
         // SAFETY: AVX2 is present; the function checks every length it relies on.
@@ -878,6 +890,69 @@ mod fixed_avx2 {
             // SAFETY: x + 16 <= n = out.len().
             unsafe { _mm_storeu_si128(out.as_mut_ptr().add(x) as *mut __m128i, _mm256_castsi256_si128(packed)) };
             x += 16;
+        }
+        let rest = &mut out[x..];
+        super::fixed_horizontal_row_portable(&padded[x..], c, w, rest);
+    }
+}
+
+/// AVX-512BW versions of the fixed-point rows (32 lanes of `u16` per register),
+/// identical in results to the portable ones.
+#[cfg(target_arch = "x86_64")]
+mod fixed_avx512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
+        let radius = w.len() - 1;
+        let n = out.len();
+        assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
+        let bias = _mm512_set1_epi16(((radius as u16).div_ceil(2)) as i16);
+        let w0 = _mm512_set1_epi16(w[0] as i16);
+        let load = |row: &[u8], x: usize| {
+            // SAFETY: x + 32 <= n <= row.len() (checked by the callers' loop bound).
+            unsafe { _mm512_cvtepu8_epi16(_mm256_loadu_si256(row.as_ptr().add(x) as *const __m256i)) }
+        };
+        let mut x = 0;
+        while x + 32 <= n {
+            let centre = load(taps[radius], x);
+            let mut acc = _mm512_add_epi16(bias, _mm512_mulhi_epu16(_mm512_slli_epi16::<8>(centre), w0));
+            for k in 1..=radius {
+                let wk = _mm512_set1_epi16(w[k] as i16);
+                let sum = _mm512_add_epi16(load(taps[radius - k], x), load(taps[radius + k], x));
+                acc = _mm512_add_epi16(acc, _mm512_mulhi_epu16(_mm512_slli_epi16::<7>(sum), wk));
+            }
+            // SAFETY: x + 32 <= n = out.len().
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(x) as *mut __m512i, acc) };
+            x += 32;
+        }
+        let tail: Vec<&[u8]> = taps.iter().map(|t| &t[x..n]).collect();
+        super::fixed_vertical_row_portable(&tail, w, &mut out[x..]);
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
+        let radius = w.len() - 1;
+        let m = radius * c;
+        let n = out.len();
+        assert!(padded.len() >= n + 2 * m);
+        let bias = _mm512_set1_epi16(((radius as u16).div_ceil(2) + 64) as i16);
+        let w0 = _mm512_set1_epi16(w[0] as i16);
+        let p = padded.as_ptr();
+        // SAFETY (loads): every index below is < n + 2m <= padded.len().
+        let load = |i: usize| unsafe { _mm512_loadu_si512(p.add(i) as *const __m512i) };
+        let mut x = 0;
+        while x + 32 <= n {
+            let mut acc = _mm512_add_epi16(bias, _mm512_mulhi_epu16(_mm512_slli_epi16::<1>(load(m + x)), w0));
+            for k in 1..=radius {
+                let wk = _mm512_set1_epi16(w[k] as i16);
+                let sum = _mm512_add_epi16(load(m + x - k * c), load(m + x + k * c));
+                acc = _mm512_add_epi16(acc, _mm512_mulhi_epu16(sum, wk));
+            }
+            let v = _mm512_srli_epi16::<7>(acc);
+            // SAFETY: x + 32 <= n = out.len().
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(x) as *mut __m256i, _mm512_cvtusepi16_epi8(v)) };
+            x += 32;
         }
         let rest = &mut out[x..];
         super::fixed_horizontal_row_portable(&padded[x..], c, w, rest);
