@@ -466,13 +466,13 @@ macro_rules! dir_horizontal_fn {
 dir_horizontal_fn!(dir_horizontal_up, true);
 dir_horizontal_fn!(dir_horizontal_down, false);
 
-/// Vertical pass of one tile row (see `dir_vertical_generic`), with AVX2+FMA when present.
+/// Vertical pass of one tile row (see `dir_vertical_generic`), with AVX2+FMA or AVX-512 when present.
 #[inline(always)]
 fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if out.len() >= dir_avx2::LANES && crate::simd::has_avx2() {
+    if crate::simd::has_avx2() && out.len() >= dir_simd::lanes() {
         // SAFETY: the CPU has AVX2 and FMA, and `out` holds at least one block.
-        return unsafe { dir_avx2::vertical(taps, half, out) };
+        return unsafe { dir_simd::vertical(taps, half, out) };
     }
     dir_vertical_generic(taps, half, out)
 }
@@ -480,9 +480,9 @@ fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
 #[inline(always)]
 fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
-    if out.len() >= dir_avx2::LANES && crate::simd::has_avx2() {
+    if crate::simd::has_avx2() && out.len() >= dir_simd::lanes() {
         // SAFETY: the CPU has AVX2 and FMA, and `out` holds at least one block.
-        return unsafe { dir_avx2::horizontal::<UP>(padded, c, half, orig, out) };
+        return unsafe { dir_simd::horizontal::<UP>(padded, c, half, orig, out) };
     }
     if UP {
         dir_horizontal_up(padded, c, half, orig, out)
@@ -491,57 +491,81 @@ fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: 
     }
 }
 
-/// The directional kernel's passes with AVX2 and FMA: 32 lanes (four
-/// registers) per block, the last block overlapping the one before.
+/// The directional kernel's passes over a vector type: four registers per
+/// block (32 lanes with AVX2, 64 with AVX-512), the last block overlapping the
+/// one before.
 #[cfg(target_arch = "x86_64")]
-mod dir_avx2 {
-    use std::arch::x86_64::*;
+mod dir_simd {
+    use crate::simd::F32Vec;
+    use std::arch::x86_64::{__m256, __m512};
 
-    pub const LANES: usize = 32;
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `out.len() >= LANES`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-        let radius = half.len() - 1;
-        let n = out.len();
-        assert!(n >= LANES && taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
-        let mut x0 = 0;
-        loop {
-            let s = x0.min(n - LANES);
-            // SAFETY: every tap row and `out` hold `s + LANES` ≤ n samples (asserted above).
-            unsafe {
-                let w0 = _mm256_set1_ps(half[0]);
-                let p = taps[radius].as_ptr().add(s);
-                let mut a0 = _mm256_mul_ps(w0, _mm256_loadu_ps(p));
-                let mut a1 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(8)));
-                let mut a2 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(16)));
-                let mut a3 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(24)));
-                for k in 1..=radius {
-                    let w = _mm256_set1_ps(half[k]);
-                    let p = taps[radius - k].as_ptr().add(s);
-                    let q = taps[radius + k].as_ptr().add(s);
-                    a0 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(q)), a0);
-                    a1 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(q.add(8))), a1);
-                    a2 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(q.add(16))), a2);
-                    a3 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(p.add(24)), _mm256_loadu_ps(q.add(24))), a3);
-                }
-                let o = out.as_mut_ptr().add(s);
-                _mm256_storeu_ps(o, a0);
-                _mm256_storeu_ps(o.add(8), a1);
-                _mm256_storeu_ps(o.add(16), a2);
-                _mm256_storeu_ps(o.add(24), a3);
-            }
-            if s + LANES >= n {
-                break;
-            }
-            x0 += LANES;
+    /// Lanes per block for the vector type the CPU gets.
+    pub fn lanes() -> usize {
+        if crate::simd::has_avx512() {
+            4 * __m512::LANES
+        } else {
+            4 * __m256::LANES
         }
     }
 
     /// # Safety
-    /// The CPU must support AVX2 and FMA; `out.len() >= LANES`.
-    #[target_feature(enable = "avx2,fma")]
+    /// The CPU must support AVX2 and FMA; `out.len() >= lanes()`.
+    pub unsafe fn vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+        fn avx512(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+            vertical_with::<__m512>(taps, half, out)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+            vertical_with::<__m256>(taps, half, out)
+        }
+        // SAFETY: the caller checked AVX2 and FMA; AVX-512 is checked here.
+        unsafe {
+            if crate::simd::has_avx512() {
+                avx512(taps, half, out)
+            } else {
+                avx2(taps, half, out)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn vertical_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+        let n = V::LANES;
+        let lanes = 4 * n;
+        let radius = half.len() - 1;
+        let len = out.len();
+        assert!(len >= lanes && taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= len));
+        let mut x0 = 0;
+        loop {
+            let s = x0.min(len - lanes);
+            // SAFETY: every tap row and `out` hold `s + lanes` ≤ len samples (asserted above).
+            unsafe {
+                let w0 = V::splat(half[0]);
+                let p = taps[radius].as_ptr().add(s);
+                let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
+                for k in 1..=radius {
+                    let w = V::splat(half[k]);
+                    let p = taps[radius - k].as_ptr().add(s);
+                    let q = taps[radius + k].as_ptr().add(s);
+                    for j in 0..4 {
+                        acc[j] = w.mul_add(V::load(p.add(j * n)).add(V::load(q.add(j * n))), acc[j]);
+                    }
+                }
+                let o = out.as_mut_ptr().add(s);
+                for j in 0..4 {
+                    acc[j].store(o.add(j * n));
+                }
+            }
+            if s + lanes >= len {
+                break;
+            }
+            x0 += lanes;
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `out.len() >= lanes()`.
     pub unsafe fn horizontal<const UP: bool>(
         padded: &[f32],
         c: usize,
@@ -549,60 +573,77 @@ mod dir_avx2 {
         orig: &[f32],
         out: &mut [f32],
     ) -> (f32, f32) {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+        fn avx512<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+            horizontal_with::<__m512, UP>(padded, c, half, orig, out)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+            horizontal_with::<__m256, UP>(padded, c, half, orig, out)
+        }
+        // SAFETY: the caller checked AVX2 and FMA; AVX-512 is checked here.
+        unsafe {
+            if crate::simd::has_avx512() {
+                avx512::<UP>(padded, c, half, orig, out)
+            } else {
+                avx2::<UP>(padded, c, half, orig, out)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn horizontal_with<V: F32Vec, const UP: bool>(
+        padded: &[f32],
+        c: usize,
+        half: &[f32],
+        orig: &[f32],
+        out: &mut [f32],
+    ) -> (f32, f32) {
+        let n = V::LANES;
+        let lanes = 4 * n;
         let radius = half.len() - 1;
         let m = radius * c;
-        let n = out.len();
-        assert!(n >= LANES && orig.len() >= n && padded.len() >= n + 2 * m);
-        let pick = |a: __m256, b: __m256| if UP { _mm256_max_ps(a, b) } else { _mm256_min_ps(a, b) };
-        let mut lo = _mm256_set1_ps(f32::INFINITY);
-        let mut hi = _mm256_set1_ps(f32::NEG_INFINITY);
+        let len = out.len();
+        assert!(len >= lanes && orig.len() >= len && padded.len() >= len + 2 * m);
+        let pick = |a: V, b: V| if UP { a.max(b) } else { a.min(b) };
+        let mut lo = V::splat(f32::INFINITY);
+        let mut hi = V::splat(f32::NEG_INFINITY);
         let mut x0 = 0;
         loop {
-            let s = x0.min(n - LANES);
-            // SAFETY: `padded` holds `n + 2m` samples and `s + LANES ≤ n`, so every
+            let s = x0.min(len - lanes);
+            // SAFETY: `padded` holds `len + 2m` samples and `s + lanes ≤ len`, so every
             // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are `orig`/`out`.
             unsafe {
-                let w0 = _mm256_set1_ps(half[0]);
+                let w0 = V::splat(half[0]);
                 let p = padded.as_ptr().add(m + s);
-                let mut a0 = _mm256_mul_ps(w0, _mm256_loadu_ps(p));
-                let mut a1 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(8)));
-                let mut a2 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(16)));
-                let mut a3 = _mm256_mul_ps(w0, _mm256_loadu_ps(p.add(24)));
+                let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
                 for k in 1..=radius {
-                    let w = _mm256_set1_ps(half[k]);
+                    let w = V::splat(half[k]);
                     let l = p.sub(k * c);
                     let r = p.add(k * c);
-                    a0 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l), _mm256_loadu_ps(r)), a0);
-                    a1 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l.add(8)), _mm256_loadu_ps(r.add(8))), a1);
-                    a2 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l.add(16)), _mm256_loadu_ps(r.add(16))), a2);
-                    a3 = _mm256_fmadd_ps(w, _mm256_add_ps(_mm256_loadu_ps(l.add(24)), _mm256_loadu_ps(r.add(24))), a3);
+                    for j in 0..4 {
+                        acc[j] = w.mul_add(V::load(l.add(j * n)).add(V::load(r.add(j * n))), acc[j]);
+                    }
                 }
                 let g = orig.as_ptr().add(s);
-                a0 = pick(a0, _mm256_loadu_ps(g));
-                a1 = pick(a1, _mm256_loadu_ps(g.add(8)));
-                a2 = pick(a2, _mm256_loadu_ps(g.add(16)));
-                a3 = pick(a3, _mm256_loadu_ps(g.add(24)));
-                lo = _mm256_min_ps(lo, _mm256_min_ps(_mm256_min_ps(a0, a1), _mm256_min_ps(a2, a3)));
-                hi = _mm256_max_ps(hi, _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3)));
+                for j in 0..4 {
+                    acc[j] = pick(acc[j], V::load(g.add(j * n)));
+                }
+                lo = lo.min(acc[0].min(acc[1]).min(acc[2].min(acc[3])));
+                hi = hi.max(acc[0].max(acc[1]).max(acc[2].max(acc[3])));
                 let o = out.as_mut_ptr().add(s);
-                _mm256_storeu_ps(o, a0);
-                _mm256_storeu_ps(o.add(8), a1);
-                _mm256_storeu_ps(o.add(16), a2);
-                _mm256_storeu_ps(o.add(24), a3);
+                for j in 0..4 {
+                    acc[j].store(o.add(j * n));
+                }
             }
-            if s + LANES >= n {
+            if s + lanes >= len {
                 break;
             }
-            x0 += LANES;
+            x0 += lanes;
         }
-        let mut l = [0f32; 8];
-        let mut h = [0f32; 8];
-        // SAFETY: both arrays hold 8 floats.
-        unsafe {
-            _mm256_storeu_ps(l.as_mut_ptr(), lo);
-            _mm256_storeu_ps(h.as_mut_ptr(), hi);
-        }
-        (l.iter().fold(f32::INFINITY, |a, &b| a.min(b)), h.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)))
+        let lo = lo.to_vec().into_iter().fold(f32::INFINITY, f32::min);
+        let hi = hi.to_vec().into_iter().fold(f32::NEG_INFINITY, f32::max);
+        (lo, hi)
     }
 }
 

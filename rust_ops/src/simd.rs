@@ -122,6 +122,15 @@ pub(crate) trait F32Vec: Copy {
     fn mul_add(self, b: Self, c: Self) -> Self;
     /// `c − self·b`
     fn neg_mul_add(self, b: Self, c: Self) -> Self;
+    fn max(self, b: Self) -> Self;
+    fn min(self, b: Self) -> Self;
+    /// The lanes, in memory order.
+    fn to_vec(self) -> Vec<f32> {
+        let mut out = vec![0f32; Self::LANES];
+        // SAFETY: `out` holds `LANES` floats.
+        unsafe { self.store(out.as_mut_ptr()) };
+        out
+    }
 }
 
 /// Portable eight lanes.
@@ -166,6 +175,14 @@ impl F32Vec for Portable8 {
     fn neg_mul_add(self, b: Self, c: Self) -> Self {
         Portable8(std::array::from_fn(|i| c.0[i] - self.0[i] * b.0[i]))
     }
+    #[inline(always)]
+    fn max(self, b: Self) -> Self {
+        Portable8(std::array::from_fn(|i| if self.0[i] > b.0[i] { self.0[i] } else { b.0[i] }))
+    }
+    #[inline(always)]
+    fn min(self, b: Self) -> Self {
+        Portable8(std::array::from_fn(|i| if self.0[i] < b.0[i] { self.0[i] } else { b.0[i] }))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -209,6 +226,14 @@ mod x86 {
         fn neg_mul_add(self, b: Self, c: Self) -> Self {
             unsafe { _mm256_fnmadd_ps(self, b, c) }
         }
+        #[inline(always)]
+        fn max(self, b: Self) -> Self {
+            unsafe { _mm256_max_ps(self, b) }
+        }
+        #[inline(always)]
+        fn min(self, b: Self) -> Self {
+            unsafe { _mm256_min_ps(self, b) }
+        }
     }
 
     impl F32Vec for __m512 {
@@ -244,6 +269,14 @@ mod x86 {
         #[inline(always)]
         fn neg_mul_add(self, b: Self, c: Self) -> Self {
             unsafe { _mm512_fnmadd_ps(self, b, c) }
+        }
+        #[inline(always)]
+        fn max(self, b: Self) -> Self {
+            unsafe { _mm512_max_ps(self, b) }
+        }
+        #[inline(always)]
+        fn min(self, b: Self) -> Self {
+            unsafe { _mm512_min_ps(self, b) }
         }
     }
 }
