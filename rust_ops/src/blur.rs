@@ -190,14 +190,19 @@ fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize
 
     let mut state = original.to_vec();
     let mut next = original.to_vec();
-    // Per row and tile column: min/max of the tile's row, of its first
-    // `radius` pixels and of its last `radius` pixels (what neighbours see).
-    let mut row_stats = vec![[0f32; 6]; height * tiles_x];
-    for (y, row) in state.chunks_exact(row_len).enumerate() {
-        for tx in 0..tiles_x {
-            let (x0, x1) = (tx * DIR_TILE_W, ((tx + 1) * DIR_TILE_W).min(width));
-            let (l, h) = min_max(&row[x0 * c..x1 * c]);
-            row_stats[y * tiles_x + tx] = edge_stats(&row[x0 * c..x1 * c], l, h, radius * c);
+    // Per tile: the range of its pixels split into 3×3 parts (first `radius`
+    // rows, all rows, last `radius` rows × first `radius` pixels, all pixels,
+    // last `radius` pixels), so a tile's footprint is nine lookups.
+    let mut tile_stats = vec![TileStats::EMPTY; tiles_y * tiles_x];
+    for (ty, stats_row) in tile_stats.chunks_exact_mut(tiles_x).enumerate() {
+        let (y0, y1) = (ty * DIR_TILE_H, ((ty + 1) * DIR_TILE_H).min(height));
+        for (tx, stats) in stats_row.iter_mut().enumerate() {
+            let (x0, x1) = (tx * DIR_TILE_W * c, ((tx + 1) * DIR_TILE_W).min(width) * c);
+            for y in y0..y1 {
+                let row = &state[y * row_len + x0..y * row_len + x1];
+                let (l, h) = min_max(row);
+                stats.add_row(y - y0, y1 - y0, row, (l, h), radius, c);
+            }
         }
     }
     let mut settled = vec![false; tiles_y * tiles_x];
@@ -205,36 +210,18 @@ fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize
     let mut was_settled = vec![false; tiles_y * tiles_x];
 
     for _ in 0..DIRECTIONAL_ROUNDS {
-        let stats_ref = &row_stats;
-        settled.par_chunks_mut(tiles_x).enumerate().for_each(|(ty, settled_row)| {
-            let rows = ty * DIR_TILE_H;
-            let (ya, yb) = (rows.saturating_sub(radius), (rows + DIR_TILE_H + radius).min(height));
-            for (tx, slot) in settled_row.iter_mut().enumerate() {
-                let mut s = false;
-                if may_settle {
-                    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
-                    for y in ya..yb {
-                        let r = &stats_ref[y * tiles_x..(y + 1) * tiles_x];
-                        l = l.min(r[tx][0]);
-                        h = h.max(r[tx][1]);
-                        if tx > 0 {
-                            l = l.min(r[tx - 1][4]);
-                            h = h.max(r[tx - 1][5]);
-                        }
-                        if tx + 1 < tiles_x {
-                            l = l.min(r[tx + 1][2]);
-                            h = h.max(r[tx + 1][3]);
-                        }
-                    }
-                    s = h - l <= eps;
-                }
-                *slot = s;
+        for ty in 0..tiles_y {
+            for tx in 0..tiles_x {
+                settled[ty * tiles_x + tx] = may_settle && {
+                    let (l, h) = footprint(&tile_stats, tiles_y, tiles_x, ty, tx);
+                    h - l <= eps
+                };
             }
-        });
+        }
         let cur = &state;
         let (settled_ref, was_ref) = (&settled, &was_settled);
         next.par_chunks_mut(row_len * DIR_TILE_H)
-            .zip(row_stats.par_chunks_mut(tiles_x * DIR_TILE_H))
+            .zip(tile_stats.par_chunks_mut(tiles_x))
             .enumerate()
             .for_each(|(ty, (band, band_stats))| {
                 let tile_settled = &settled_ref[ty * tiles_x..(ty + 1) * tiles_x];
@@ -271,7 +258,9 @@ fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize
                 let chunks = runs.iter().flat_map(|&(ta, tb)| {
                     (ta..tb).step_by(DIR_CHUNK_TILES).map(move |t| (t, (t + DIR_CHUNK_TILES).min(tb)))
                 });
+                let band_rows = band.len() / row_len;
                 for (ta, tb) in chunks {
+                    band_stats[ta..tb].fill(TileStats::EMPTY);
                     let (xa, xb) = (ta * DIR_TILE_W, (tb * DIR_TILE_W).min(width));
                     let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
                     // Pixel p sits at (p + radius - xa) * c in `pad`.
@@ -311,7 +300,7 @@ fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize
                                 &orig_row[x0 * c..x1 * c],
                                 out,
                             );
-                            band_stats[i * tiles_x + t] = edge_stats(out, l, h, radius * c);
+                            band_stats[t].add_row(i, band_rows, out, (l, h), radius, c);
                         }
                     }
                 }
@@ -333,14 +322,50 @@ fn min_max(values: &[f32]) -> (f32, f32) {
     (l, h)
 }
 
-/// `[lo, hi, first-strip lo, hi, last-strip lo, hi]` for a tile row whose full
-/// range is `(lo, hi)`; the strips are `strip` samples wide.
-#[inline(always)]
-fn edge_stats(row: &[f32], lo: f32, hi: f32, strip: usize) -> [f32; 6] {
-    let strip = strip.min(row.len());
-    let (fl, fh) = min_max(&row[..strip]);
-    let (ll, lh) = min_max(&row[row.len() - strip..]);
-    [lo, hi, fl, fh, ll, lh]
+/// Ranges of a directional tile's pixels: `parts[v][h]` covers rows `v`
+/// (0: the first `radius`, 1: all, 2: the last `radius`) × columns `h` (0:
+/// the first `radius` pixels, 1: all, 2: the last `radius`).
+#[derive(Clone, Copy)]
+struct TileStats {
+    parts: [[(f32, f32); 3]; 3],
+}
+
+impl TileStats {
+    const EMPTY: TileStats = TileStats { parts: [[(f32::INFINITY, f32::NEG_INFINITY); 3]; 3] };
+
+    /// Folds in row `i` of `rows` (samples `row` of `c` channels, whose range
+    /// is `range`); strips are `radius` pixels wide and `radius` rows tall.
+    #[inline(always)]
+    fn add_row(&mut self, i: usize, rows: usize, row: &[f32], range: (f32, f32), radius: usize, c: usize) {
+        let width = (radius * c).min(row.len());
+        let columns = [min_max(&row[..width]), range, min_max(&row[row.len() - width..])];
+        for (v, inside) in [(0, i < radius), (1, true), (2, i + radius >= rows)] {
+            if inside {
+                for (part, &(l, h)) in self.parts[v].iter_mut().zip(&columns) {
+                    part.0 = if l < part.0 { l } else { part.0 };
+                    part.1 = if h > part.1 { h } else { part.1 };
+                }
+            }
+        }
+    }
+}
+
+/// The range of every pixel tile `(ty, tx)`'s kernel can reach: the tile and
+/// the facing strips of its eight neighbours.
+fn footprint(stats: &[TileStats], tiles_y: usize, tiles_x: usize, ty: usize, tx: usize) -> (f32, f32) {
+    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
+    for (dy, v) in [(-1isize, 2), (0, 1), (1, 0)] {
+        for (dx, part) in [(-1isize, 2), (0, 1), (1, 0)] {
+            let (y, x) = (ty as isize + dy, tx as isize + dx);
+            if y < 0 || x < 0 || y >= tiles_y as isize || x >= tiles_x as isize {
+                continue;
+            }
+            let (pl, ph) = stats[y as usize * tiles_x + x as usize].parts[v][part];
+            l = if pl < l { pl } else { l };
+            h = if ph > h { ph } else { h };
+        }
+    }
+    (l, h)
 }
 
 /// Largest kernel radius the directional tiles take (σ < `IIR_MIN_SIGMA`).
