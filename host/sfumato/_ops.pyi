@@ -91,9 +91,9 @@ def encode_png(
 ) -> bytes:
     """Encode a uint8 image as 8-bit grey, RGB or RGBA PNG.
 
-    Default mode: adaptive row filters and zlib level 1 with the RLE strategy,
-    compressed on several threads. ``fast``: the ``png`` crate with fdeflate (faster,
-    larger). ``text`` entries become tEXt chunks (iTXt when a value is not Latin-1);
+    Both modes filter rows adaptively and compress row slices on several threads.
+    Default mode: zlib level 1 with the RLE strategy. ``fast``: fdeflate's fixed
+    Huffman table (several times faster, about 15 % larger). ``text`` entries become tEXt chunks (iTXt when a value is not Latin-1);
     keywords must be 1–79 Latin-1 characters.
     """
 
