@@ -868,15 +868,9 @@ fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64) -> Image<u8> {
 
 fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx512() {
-        // SAFETY: AVX-512BW is present; the function checks every length it relies on.
-        unsafe { fixed_avx512::vertical_row(taps, w, out) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
         // SAFETY: AVX2 is present; the function checks every length it relies on.
-        unsafe { fixed_avx2::vertical_row(taps, w, out) };
+        unsafe { fixed_simd::vertical_row(taps, w, out) };
         return;
     }
     fixed_vertical_row_portable(taps, w, out)
@@ -884,144 +878,111 @@ fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
 
 fn fixed_horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx512() {
-        // SAFETY: AVX-512BW is present; the function checks every length it relies on.
-        unsafe { fixed_avx512::horizontal_row(padded, c, w, out) };
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2() {
         // SAFETY: AVX2 is present; the function checks every length it relies on.
-        unsafe { fixed_avx2::horizontal_row(padded, c, w, out) };
+        unsafe { fixed_simd::horizontal_row(padded, c, w, out) };
         return;
     }
     fixed_horizontal_row_portable(padded, c, w, out)
 }
 
-/// AVX2 versions of the fixed-point rows (16 lanes of `u16` per register,
-/// `vpmulhuw` for the products), identical in results to the portable ones.
+/// The fixed-point rows over a vector of `u16` lanes (`vpmulhuw` for the
+/// products): 16 lanes with AVX2, 32 with AVX-512BW. Identical in results to
+/// the portable ones.
 #[cfg(target_arch = "x86_64")]
-mod fixed_avx2 {
-    use std::arch::x86_64::*;
+mod fixed_simd {
+    use crate::simd::U16Vec;
+    use std::arch::x86_64::{__m256i, __m512i};
 
-    #[target_feature(enable = "avx2")]
+    /// # Safety
+    /// The CPU must support AVX2.
     pub unsafe fn vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn avx512(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
+            vertical_with::<__m512i>(taps, w, out)
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
+            vertical_with::<__m256i>(taps, w, out)
+        }
+        // SAFETY: the caller checked AVX2; AVX-512 is checked here.
+        unsafe {
+            if crate::simd::has_avx512() {
+                avx512(taps, w, out)
+            } else {
+                avx2(taps, w, out)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn vertical_with<V: U16Vec>(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
         let radius = w.len() - 1;
         let n = out.len();
         assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
-        let bias = _mm256_set1_epi16(((radius as u16).div_ceil(2)) as i16);
-        let w0 = _mm256_set1_epi16(w[0] as i16);
-        let load = |row: &[u8], x: usize| {
-            // SAFETY: x + 16 <= n <= row.len() (checked by the callers' loop bound).
-            unsafe { _mm256_cvtepu8_epi16(_mm_loadu_si128(row.as_ptr().add(x) as *const __m128i)) }
-        };
+        let bias = V::splat((radius as u16).div_ceil(2));
+        let w0 = V::splat(w[0]);
+        // SAFETY: x + LANES <= n <= row.len() (the loop bound below).
+        let load = |row: &[u8], x: usize| unsafe { V::load_u8(row.as_ptr().add(x)) };
         let mut x = 0;
-        while x + 16 <= n {
-            let centre = load(taps[radius], x);
-            let mut acc = _mm256_add_epi16(bias, _mm256_mulhi_epu16(_mm256_slli_epi16::<8>(centre), w0));
+        while x + V::LANES <= n {
+            let mut acc = bias.add(load(taps[radius], x).shl::<8>().mulhi(w0));
             for k in 1..=radius {
-                let wk = _mm256_set1_epi16(w[k] as i16);
-                let sum = _mm256_add_epi16(load(taps[radius - k], x), load(taps[radius + k], x));
-                acc = _mm256_add_epi16(acc, _mm256_mulhi_epu16(_mm256_slli_epi16::<7>(sum), wk));
+                let sum = load(taps[radius - k], x).add(load(taps[radius + k], x));
+                acc = acc.add(sum.shl::<7>().mulhi(V::splat(w[k])));
             }
-            // SAFETY: x + 16 <= n = out.len().
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(x) as *mut __m256i, acc) };
-            x += 16;
+            // SAFETY: x + LANES <= n = out.len().
+            unsafe { acc.store(out.as_mut_ptr().add(x)) };
+            x += V::LANES;
         }
         let tail: Vec<&[u8]> = taps.iter().map(|t| &t[x..n]).collect();
         super::fixed_vertical_row_portable(&tail, w, &mut out[x..]);
     }
 
-    #[target_feature(enable = "avx2")]
+    /// # Safety
+    /// The CPU must support AVX2.
     pub unsafe fn horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
+        #[target_feature(enable = "avx512f,avx512bw")]
+        fn avx512(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
+            horizontal_with::<__m512i>(padded, c, w, out)
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
+            horizontal_with::<__m256i>(padded, c, w, out)
+        }
+        // SAFETY: the caller checked AVX2; AVX-512 is checked here.
+        unsafe {
+            if crate::simd::has_avx512() {
+                avx512(padded, c, w, out)
+            } else {
+                avx2(padded, c, w, out)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn horizontal_with<V: U16Vec>(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
         let radius = w.len() - 1;
         let m = radius * c;
         let n = out.len();
         assert!(padded.len() >= n + 2 * m);
-        let bias = _mm256_set1_epi16(((radius as u16).div_ceil(2) + 64) as i16);
-        let w0 = _mm256_set1_epi16(w[0] as i16);
+        let bias = V::splat((radius as u16).div_ceil(2) + 64);
+        let w0 = V::splat(w[0]);
         let p = padded.as_ptr();
-        // SAFETY (loads): every index below is < n + 2m <= padded.len().
-        let load = |i: usize| unsafe { _mm256_loadu_si256(p.add(i) as *const __m256i) };
+        // SAFETY: every index below is < n + 2m <= padded.len().
+        let load = |i: usize| unsafe { V::load(p.add(i)) };
         let mut x = 0;
-        while x + 16 <= n {
-            let mut acc = _mm256_add_epi16(bias, _mm256_mulhi_epu16(_mm256_slli_epi16::<1>(load(m + x)), w0));
+        while x + V::LANES <= n {
+            let mut acc = bias.add(load(m + x).shl::<1>().mulhi(w0));
             for k in 1..=radius {
-                let wk = _mm256_set1_epi16(w[k] as i16);
-                let sum = _mm256_add_epi16(load(m + x - k * c), load(m + x + k * c));
-                acc = _mm256_add_epi16(acc, _mm256_mulhi_epu16(sum, wk));
+                let sum = load(m + x - k * c).add(load(m + x + k * c));
+                acc = acc.add(sum.mulhi(V::splat(w[k])));
             }
-            let v = _mm256_srli_epi16::<7>(acc);
-            let packed = _mm256_permute4x64_epi64::<0b1000>(_mm256_packus_epi16(v, v));
-            // SAFETY: x + 16 <= n = out.len().
-            unsafe { _mm_storeu_si128(out.as_mut_ptr().add(x) as *mut __m128i, _mm256_castsi256_si128(packed)) };
-            x += 16;
+            // SAFETY: x + LANES <= n = out.len().
+            unsafe { acc.shr::<7>().store_u8_saturated(out.as_mut_ptr().add(x)) };
+            x += V::LANES;
         }
-        let rest = &mut out[x..];
-        super::fixed_horizontal_row_portable(&padded[x..], c, w, rest);
-    }
-}
-
-/// AVX-512BW versions of the fixed-point rows (32 lanes of `u16` per register),
-/// identical in results to the portable ones.
-#[cfg(target_arch = "x86_64")]
-mod fixed_avx512 {
-    use std::arch::x86_64::*;
-
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-        let radius = w.len() - 1;
-        let n = out.len();
-        assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
-        let bias = _mm512_set1_epi16(((radius as u16).div_ceil(2)) as i16);
-        let w0 = _mm512_set1_epi16(w[0] as i16);
-        let load = |row: &[u8], x: usize| {
-            // SAFETY: x + 32 <= n <= row.len() (checked by the callers' loop bound).
-            unsafe { _mm512_cvtepu8_epi16(_mm256_loadu_si256(row.as_ptr().add(x) as *const __m256i)) }
-        };
-        let mut x = 0;
-        while x + 32 <= n {
-            let centre = load(taps[radius], x);
-            let mut acc = _mm512_add_epi16(bias, _mm512_mulhi_epu16(_mm512_slli_epi16::<8>(centre), w0));
-            for k in 1..=radius {
-                let wk = _mm512_set1_epi16(w[k] as i16);
-                let sum = _mm512_add_epi16(load(taps[radius - k], x), load(taps[radius + k], x));
-                acc = _mm512_add_epi16(acc, _mm512_mulhi_epu16(_mm512_slli_epi16::<7>(sum), wk));
-            }
-            // SAFETY: x + 32 <= n = out.len().
-            unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(x) as *mut __m512i, acc) };
-            x += 32;
-        }
-        let tail: Vec<&[u8]> = taps.iter().map(|t| &t[x..n]).collect();
-        super::fixed_vertical_row_portable(&tail, w, &mut out[x..]);
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-        let radius = w.len() - 1;
-        let m = radius * c;
-        let n = out.len();
-        assert!(padded.len() >= n + 2 * m);
-        let bias = _mm512_set1_epi16(((radius as u16).div_ceil(2) + 64) as i16);
-        let w0 = _mm512_set1_epi16(w[0] as i16);
-        let p = padded.as_ptr();
-        // SAFETY (loads): every index below is < n + 2m <= padded.len().
-        let load = |i: usize| unsafe { _mm512_loadu_si512(p.add(i) as *const __m512i) };
-        let mut x = 0;
-        while x + 32 <= n {
-            let mut acc = _mm512_add_epi16(bias, _mm512_mulhi_epu16(_mm512_slli_epi16::<1>(load(m + x)), w0));
-            for k in 1..=radius {
-                let wk = _mm512_set1_epi16(w[k] as i16);
-                let sum = _mm512_add_epi16(load(m + x - k * c), load(m + x + k * c));
-                acc = _mm512_add_epi16(acc, _mm512_mulhi_epu16(sum, wk));
-            }
-            let v = _mm512_srli_epi16::<7>(acc);
-            // SAFETY: x + 32 <= n = out.len().
-            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(x) as *mut __m256i, _mm512_cvtusepi16_epi8(v)) };
-            x += 32;
-        }
-        let rest = &mut out[x..];
-        super::fixed_horizontal_row_portable(&padded[x..], c, w, rest);
+        super::fixed_horizontal_row_portable(&padded[x..], c, w, &mut out[x..]);
     }
 }
 

@@ -185,9 +185,35 @@ impl F32Vec for Portable8 {
     }
 }
 
+/// A register of `u16` lanes for the fixed-point kernels (x86-64 only).
+#[cfg(target_arch = "x86_64")]
+pub(crate) trait U16Vec: Copy {
+    const LANES: usize;
+    /// # Safety
+    /// `p` points at `LANES` readable bytes (widened to `u16`).
+    unsafe fn load_u8(p: *const u8) -> Self;
+    /// # Safety
+    /// `p` points at `LANES` readable values.
+    unsafe fn load(p: *const u16) -> Self;
+    /// # Safety
+    /// `p` points at room for `LANES` values.
+    unsafe fn store(self, p: *mut u16);
+    /// Saturates each lane to `u8`.
+    /// # Safety
+    /// `p` points at room for `LANES` bytes.
+    unsafe fn store_u8_saturated(self, p: *mut u8);
+    fn splat(v: u16) -> Self;
+    /// Wrapping add.
+    fn add(self, b: Self) -> Self;
+    /// `(self·b) >> 16`, unsigned.
+    fn mulhi(self, b: Self) -> Self;
+    fn shl<const N: u32>(self) -> Self;
+    fn shr<const N: u32>(self) -> Self;
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::F32Vec;
+    use super::{F32Vec, U16Vec};
     use std::arch::x86_64::*;
 
     // SAFETY (all methods): only called from code compiled with AVX2+FMA
@@ -277,6 +303,92 @@ mod x86 {
         #[inline(always)]
         fn min(self, b: Self) -> Self {
             unsafe { _mm512_min_ps(self, b) }
+        }
+    }
+
+    // SAFETY (all methods): only called from code compiled with AVX2
+    // (`__m256i`) or AVX-512BW (`__m512i`), after the CPU checks.
+    impl U16Vec for __m256i {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn load_u8(p: *const u8) -> Self {
+            unsafe { _mm256_cvtepu8_epi16(_mm_loadu_si128(p.cast())) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const u16) -> Self {
+            unsafe { _mm256_loadu_si256(p.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut u16) {
+            unsafe { _mm256_storeu_si256(p.cast(), self) }
+        }
+        #[inline(always)]
+        unsafe fn store_u8_saturated(self, p: *mut u8) {
+            unsafe {
+                let packed = _mm256_permute4x64_epi64::<0b1000>(_mm256_packus_epi16(self, self));
+                _mm_storeu_si128(p.cast(), _mm256_castsi256_si128(packed))
+            }
+        }
+        #[inline(always)]
+        fn splat(v: u16) -> Self {
+            unsafe { _mm256_set1_epi16(v as i16) }
+        }
+        #[inline(always)]
+        fn add(self, b: Self) -> Self {
+            unsafe { _mm256_add_epi16(self, b) }
+        }
+        #[inline(always)]
+        fn mulhi(self, b: Self) -> Self {
+            unsafe { _mm256_mulhi_epu16(self, b) }
+        }
+        #[inline(always)]
+        fn shl<const N: u32>(self) -> Self {
+            // (AVX2's immediate form takes an `i32` constant; the count form compiles the same.)
+            unsafe { _mm256_sll_epi16(self, _mm_cvtsi32_si128(N as i32)) }
+        }
+        #[inline(always)]
+        fn shr<const N: u32>(self) -> Self {
+            unsafe { _mm256_srl_epi16(self, _mm_cvtsi32_si128(N as i32)) }
+        }
+    }
+
+    impl U16Vec for __m512i {
+        const LANES: usize = 32;
+        #[inline(always)]
+        unsafe fn load_u8(p: *const u8) -> Self {
+            unsafe { _mm512_cvtepu8_epi16(_mm256_loadu_si256(p.cast())) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const u16) -> Self {
+            unsafe { _mm512_loadu_si512(p.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut u16) {
+            unsafe { _mm512_storeu_si512(p.cast(), self) }
+        }
+        #[inline(always)]
+        unsafe fn store_u8_saturated(self, p: *mut u8) {
+            unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtusepi16_epi8(self)) }
+        }
+        #[inline(always)]
+        fn splat(v: u16) -> Self {
+            unsafe { _mm512_set1_epi16(v as i16) }
+        }
+        #[inline(always)]
+        fn add(self, b: Self) -> Self {
+            unsafe { _mm512_add_epi16(self, b) }
+        }
+        #[inline(always)]
+        fn mulhi(self, b: Self) -> Self {
+            unsafe { _mm512_mulhi_epu16(self, b) }
+        }
+        #[inline(always)]
+        fn shl<const N: u32>(self) -> Self {
+            unsafe { _mm512_slli_epi16::<N>(self) }
+        }
+        #[inline(always)]
+        fn shr<const N: u32>(self) -> Self {
+            unsafe { _mm512_srli_epi16::<N>(self) }
         }
     }
 }
