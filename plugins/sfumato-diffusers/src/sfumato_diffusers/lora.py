@@ -17,6 +17,7 @@ target takes two tensors, ``down`` (rank × in_features) then ``up``
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 
@@ -96,6 +97,18 @@ def _adapters_loaded(pipe: object) -> set[str]:
     return names
 
 
+@contextlib.contextmanager
+def _quiet_adapter_switch() -> Iterator[None]:
+    """Silences peft's notice that a deleted adapter was the active one.
+
+    Harmless here: every request sets its own adapters before generating and
+    disables LoRA afterwards, so which adapter peft falls back to never matters.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Adapter .* was active which is now deleted")
+        yield
+
+
 class LoraAdapters:
     """The LoRA adapters loaded into one pipeline, as a bounded LRU by content hash."""
 
@@ -119,7 +132,9 @@ class LoraAdapters:
         else:
             raise RpcError(Code.INVALID_ARGUMENT, "LoRA has neither a .safetensors file nor tensors")
         try:
-            self.pipe.load_lora_weights(state, adapter_name=name)  # type: ignore[attr-defined]
+            # A failed load deletes its half-made adapter inside diffusers.
+            with _quiet_adapter_switch():
+                self.pipe.load_lora_weights(state, adapter_name=name)  # type: ignore[attr-defined]
         except Exception as exc:
             self._discard(name)
             raise RpcError(Code.INVALID_ARGUMENT, f"LoRA does not fit this model: {exc}") from exc
@@ -131,7 +146,8 @@ class LoraAdapters:
 
     def _discard(self, name: str) -> None:
         if name in _adapters_loaded(self.pipe):
-            self.pipe.delete_adapters(name)  # type: ignore[attr-defined]
+            with _quiet_adapter_switch():
+                self.pipe.delete_adapters(name)  # type: ignore[attr-defined]
 
     def ensure(self, loras: Sequence[LoraInput]) -> list[str]:
         """Load what is missing, evicting least recently used adapters not needed now."""
