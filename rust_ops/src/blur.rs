@@ -79,67 +79,81 @@ pub fn gaussian_blur<T: Sample>(
     direction: Direction,
     include_alpha: bool,
 ) -> Result<Image<T>> {
-    validate_sigma(sigma)?;
-    let mut out = if kernel_radius(sigma) == 0 {
-        Image { data: src.data.to_vec(), height: src.height, width: src.width, channels: src.channels }
-    } else {
-        match direction {
-            Direction::None => blur_plain(src, sigma),
-            Direction::Up => blur_directional(src, sigma, true),
-            Direction::Down => blur_directional(src, sigma, false),
-        }
-    };
-    if !include_alpha {
-        restore_alpha(&mut out, src);
-    }
+    let mut out = Image::zeros(src.height, src.width, src.channels);
+    gaussian_blur_into(src, sigma, direction, include_alpha, &mut out.data)?;
     Ok(out)
 }
 
-fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64) -> Image<T> {
-    if sigma < IIR_MIN_SIGMA {
-        if let Some(bytes) = T::as_u8_view(src) {
-            return T::from_u8_image(fir_blur_u8(bytes, sigma));
+/// `gaussian_blur` into `dst` (as many samples as `src`), which it overwrites.
+pub fn gaussian_blur_into<T: Sample>(
+    src: ImageView<'_, T>,
+    sigma: f64,
+    direction: Direction,
+    include_alpha: bool,
+    dst: &mut [T],
+) -> Result<()> {
+    validate_sigma(sigma)?;
+    if dst.len() != src.data.len() {
+        return Err(OpsError::invalid("blur output must hold as many samples as the input"));
+    }
+    if kernel_radius(sigma) == 0 {
+        dst.copy_from_slice(src.data);
+    } else {
+        match direction {
+            Direction::None => blur_plain(src, sigma, dst),
+            Direction::Up => blur_directional(src, sigma, true, dst),
+            Direction::Down => blur_directional(src, sigma, false, dst),
         }
     }
-    let mut out = Image::zeros(src.height, src.width, src.channels);
-    blur_into(src, sigma, &mut out.data, |_, _, blurred: &[f32], dst: &mut [T]| T::from_f32_slice(blurred, dst));
-    out
+    if !include_alpha {
+        restore_alpha(dst, src);
+    }
+    Ok(())
+}
+
+fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64, dst: &mut [T]) {
+    if sigma < IIR_MIN_SIGMA {
+        if let Some(bytes) = T::as_u8_view(src) {
+            let out = T::as_u8_slice_mut(dst).expect("u8 images have u8 outputs");
+            return fir_blur_u8(bytes, sigma, out);
+        }
+    }
+    blur_into(src, sigma, dst, |_, _, blurred: &[f32], dst: &mut [T]| T::from_f32_slice(blurred, dst));
 }
 
 /// The reference's iteration: `DIRECTIONAL_ROUNDS` blurs at σ/16, each
 /// followed by a per-pixel max (UP) or min (DOWN) with the original; the state
 /// stays f32 between rounds and is rounded once at the end.
-fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, up: bool) -> Image<T> {
+fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, up: bool, dst: &mut [T]) {
     let round_sigma = sigma / (DIRECTIONAL_ROUNDS as f64).sqrt();
     let original: Vec<f32> = src.data.iter().map(|v| v.to_f32()).collect();
-    if kernel_radius(round_sigma) > 0 && round_sigma < IIR_MIN_SIGMA {
+    let state = if kernel_radius(round_sigma) > 0 && round_sigma < IIR_MIN_SIGMA {
         let half = kernel_half(round_sigma);
         let (h, w, c) = (src.height, src.width, src.channels);
-        let state = if up {
+        if up {
             directional_fir::<true>(&original, h, w, c, &half)
         } else {
             directional_fir::<false>(&original, h, w, c, &half)
-        };
-        let data = state.iter().map(|&v| T::from_f32(v)).collect();
-        return Image { data, height: h, width: w, channels: c };
-    }
-    let pick: fn(f32, f32) -> f32 = if up { f32::max } else { f32::min };
-    let mut state = original.clone();
-    let mut next = vec![0f32; original.len()];
-    if kernel_radius(round_sigma) > 0 {
-        let row_len = src.row_len();
-        for _ in 0..DIRECTIONAL_ROUNDS {
-            let view = ImageView { data: &state, height: src.height, width: src.width, channels: src.channels };
-            blur_into(view, round_sigma, &mut next, |y, x, blurred: &[f32], dst: &mut [f32]| {
-                let at = y * row_len + x * src.channels;
-                let orig = &original[at..at + blurred.len()];
-                combine_rows(blurred, orig, dst, pick);
-            });
-            std::mem::swap(&mut state, &mut next);
         }
-    }
-    let data = state.iter().map(|&v| T::from_f32(v)).collect();
-    Image { data, height: src.height, width: src.width, channels: src.channels }
+    } else {
+        let pick: fn(f32, f32) -> f32 = if up { f32::max } else { f32::min };
+        let mut state = original.clone();
+        let mut next = vec![0f32; original.len()];
+        if kernel_radius(round_sigma) > 0 {
+            let row_len = src.row_len();
+            for _ in 0..DIRECTIONAL_ROUNDS {
+                let view = ImageView { data: &state, height: src.height, width: src.width, channels: src.channels };
+                blur_into(view, round_sigma, &mut next, |y, x, blurred: &[f32], dst: &mut [f32]| {
+                    let at = y * row_len + x * src.channels;
+                    let orig = &original[at..at + blurred.len()];
+                    combine_rows(blurred, orig, dst, pick);
+                });
+                std::mem::swap(&mut state, &mut next);
+            }
+        }
+        state
+    };
+    T::from_f32_slice(&state, dst);
 }
 
 #[inline(always)]
@@ -843,13 +857,12 @@ fn mulhi(x: u16, w: u16) -> u16 {
 /// 16-bit rows with 7 fractional bits, the horizontal pass rounds back to 8 bits.
 /// Every product truncates, so each pass adds half a unit per tap back as bias;
 /// the result stays within ~0.05 of the float computation.
-fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64) -> Image<u8> {
+fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64, out: &mut [u8]) {
     let kernel = FixedKernel::new(sigma);
     let radius = kernel.taps.len() - 1;
     let (row_len, c) = (src.row_len(), src.channels);
     let margin = radius * c;
-    let mut out = Image::zeros(src.height, src.width, src.channels);
-    out.data.par_chunks_mut(row_len * ROWS_PER_TASK).enumerate().for_each(|(task, rows)| {
+    out.par_chunks_mut(row_len * ROWS_PER_TASK).enumerate().for_each(|(task, rows)| {
         let mut padded = vec![0u16; row_len + 2 * margin];
         let mut taps: Vec<&[u8]> = Vec::with_capacity(2 * radius + 1);
         for (i, dst_row) in rows.chunks_exact_mut(row_len).enumerate() {
@@ -863,7 +876,6 @@ fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64) -> Image<u8> {
             fixed_horizontal_row(&padded, c, &kernel.taps, dst_row);
         }
     });
-    out
 }
 
 fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {

@@ -27,10 +27,10 @@ pub trait Sample: Copy + Send + Sync + PartialOrd + Default + 'static {
         let _ = view;
         None
     }
-    /// Back from an 8-bit image produced through `as_u8_view` (only called for `u8`).
-    fn from_u8_image(img: Image<u8>) -> Image<Self> {
-        let _ = img;
-        unreachable!("only u8 images take the 8-bit path")
+    /// The slice itself when the samples are `u8` (for 8-bit specialisations).
+    fn as_u8_slice_mut(data: &mut [Self]) -> Option<&mut [u8]> {
+        let _ = data;
+        None
     }
 }
 
@@ -59,8 +59,8 @@ impl Sample for u8 {
     fn as_u8_view(view: ImageView<'_, Self>) -> Option<ImageView<'_, u8>> {
         Some(view)
     }
-    fn from_u8_image(img: Image<u8>) -> Image<Self> {
-        img
+    fn as_u8_slice_mut(data: &mut [Self]) -> Option<&mut [u8]> {
+        Some(data)
     }
 }
 
@@ -162,11 +162,12 @@ impl<T: Sample> Image<T> {
 
 /// Copies the alpha channel of `from` into `to` (same shape, 4 channels);
 /// used after kernels that computed every channel but must carry alpha unchanged.
-pub fn restore_alpha<T: Sample>(to: &mut Image<T>, from: ImageView<'_, T>) {
-    if to.channels != 4 {
+/// Copies the alpha channel of `from` into `to` (the same image's samples).
+pub fn restore_alpha<T: Sample>(to: &mut [T], from: ImageView<'_, T>) {
+    if from.channels != 4 {
         return;
     }
-    for (dst, src) in to.data.chunks_exact_mut(4).zip(from.data.chunks_exact(4)) {
+    for (dst, src) in to.chunks_exact_mut(4).zip(from.data.chunks_exact(4)) {
         dst[3] = src[3];
     }
 }

@@ -183,7 +183,7 @@ fn text_pairs(text: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>
 #[pymodule]
 pub mod _ops {
     use super::*;
-    use crate::blur::{gaussian_blur, Direction};
+    use crate::blur::{gaussian_blur_into, Direction};
     use crate::channels::ChannelSource;
     use crate::pointwise::{Levels, Pointwise};
     use crate::resize::{Filter, Mode};
@@ -222,7 +222,9 @@ pub mod _ops {
         include_alpha: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let direction = Direction::from_code(direction).map_err(to_py_err)?;
-        with_image!(py, img, |view| gaussian_blur(view, sigma, direction, include_alpha))
+        with_output!(pool, py, img, |view| Ok::<_, OpsError>((view.height, view.width, view.channels)), |dst| {
+            gaussian_blur_into(view, sigma, direction, include_alpha, dst)
+        })
     }
 
     /// `1 − x` on colour channels.
