@@ -11,7 +11,11 @@ use rayon::prelude::*;
 
 use crate::error::{OpsError, Result};
 use crate::image::{restore_alpha, Image, ImageView, Sample};
-use crate::simd::multiversion;
+use crate::simd::{multiversion, with_vectors};
+#[cfg(target_arch = "x86_64")]
+use crate::simd::{F32Vec, U16Vec};
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{__m256, __m256i, __m512, __m512i};
 
 /// From this sigma on the recursive filter replaces the exact kernel.
 pub const IIR_MIN_SIGMA: f64 = 4.0;
@@ -505,24 +509,29 @@ macro_rules! dir_horizontal_fn {
 dir_horizontal_fn!(dir_horizontal_up, true);
 dir_horizontal_fn!(dir_horizontal_down, false);
 
-/// Vertical pass of one tile row (see `dir_vertical_generic`), with AVX2+FMA or AVX-512 when present.
-#[inline(always)]
+/// Vertical pass of one tile row (see `dir_vertical_generic`), over the
+/// widest vector type the CPU has.
 fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() && out.len() >= dir_simd::lanes() {
-        // SAFETY: the CPU has AVX2 and FMA, and `out` holds at least one block.
-        return unsafe { dir_simd::vertical(taps, half, out) };
-    }
-    dir_vertical_generic(taps, half, out)
+    with_vectors!(dir_vertical_with [] [] (taps: &[&[f32]], half: &[f32], out: &mut [f32]);
+        __m512, __m256, dir_vertical_generic(taps, half, out))
+}
+
+/// Horizontal pass of one tile row, then max (`UP`) or min with the original;
+/// returns the row's range.
+fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+    with_vectors!(dir_horizontal_with [const UP: bool] [UP]
+        (padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32);
+        __m512, __m256, dir_horizontal_portable::<UP>(padded, c, half, orig, out))
 }
 
 #[inline(always)]
-fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() && out.len() >= dir_simd::lanes() {
-        // SAFETY: the CPU has AVX2 and FMA, and `out` holds at least one block.
-        return unsafe { dir_simd::horizontal::<UP>(padded, c, half, orig, out) };
-    }
+fn dir_horizontal_portable<const UP: bool>(
+    padded: &[f32],
+    c: usize,
+    half: &[f32],
+    orig: &[f32],
+    out: &mut [f32],
+) -> (f32, f32) {
     if UP {
         dir_horizontal_up(padded, c, half, orig, out)
     } else {
@@ -530,160 +539,107 @@ fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: 
     }
 }
 
-/// The directional kernel's passes over a vector type: four registers per
-/// block (32 lanes with AVX2, 64 with AVX-512), the last block overlapping the
-/// one before.
+// The directional passes over a vector type: four registers per block (32
+// lanes with AVX2, 64 with AVX-512), the last block overlapping the one
+// before; rows shorter than a block take the portable passes.
+
 #[cfg(target_arch = "x86_64")]
-mod dir_simd {
-    use crate::simd::F32Vec;
-    use std::arch::x86_64::{__m256, __m512};
-
-    /// Lanes per block for the vector type the CPU gets.
-    pub fn lanes() -> usize {
-        if crate::simd::has_avx512() {
-            4 * __m512::LANES
-        } else {
-            4 * __m256::LANES
-        }
+#[inline(always)]
+fn dir_vertical_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
+    let n = V::LANES;
+    let lanes = 4 * n;
+    let radius = half.len() - 1;
+    let len = out.len();
+    if len < lanes {
+        return dir_vertical_generic(taps, half, out);
     }
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `out.len() >= lanes()`.
-    pub unsafe fn vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-        fn avx512(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-            vertical_with::<__m512>(taps, half, out)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-            vertical_with::<__m256>(taps, half, out)
-        }
-        // SAFETY: the caller checked AVX2 and FMA; AVX-512 is checked here.
+    assert!(len >= lanes && taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= len));
+    let mut x0 = 0;
+    loop {
+        let s = x0.min(len - lanes);
+        // SAFETY: every tap row and `out` hold `s + lanes` ≤ len samples (asserted above).
         unsafe {
-            if crate::simd::has_avx512() {
-                avx512(taps, half, out)
-            } else {
-                avx2(taps, half, out)
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn vertical_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-        let n = V::LANES;
-        let lanes = 4 * n;
-        let radius = half.len() - 1;
-        let len = out.len();
-        assert!(len >= lanes && taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= len));
-        let mut x0 = 0;
-        loop {
-            let s = x0.min(len - lanes);
-            // SAFETY: every tap row and `out` hold `s + lanes` ≤ len samples (asserted above).
-            unsafe {
-                let w0 = V::splat(half[0]);
-                let p = taps[radius].as_ptr().add(s);
-                let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
-                for k in 1..=radius {
-                    let w = V::splat(half[k]);
-                    let p = taps[radius - k].as_ptr().add(s);
-                    let q = taps[radius + k].as_ptr().add(s);
-                    for j in 0..4 {
-                        acc[j] = w.mul_add(V::load(p.add(j * n)).add(V::load(q.add(j * n))), acc[j]);
-                    }
-                }
-                let o = out.as_mut_ptr().add(s);
+            let w0 = V::splat(half[0]);
+            let p = taps[radius].as_ptr().add(s);
+            let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
+            for k in 1..=radius {
+                let w = V::splat(half[k]);
+                let p = taps[radius - k].as_ptr().add(s);
+                let q = taps[radius + k].as_ptr().add(s);
                 for j in 0..4 {
-                    acc[j].store(o.add(j * n));
+                    acc[j] = w.mul_add(V::load(p.add(j * n)).add(V::load(q.add(j * n))), acc[j]);
                 }
             }
-            if s + lanes >= len {
-                break;
+            let o = out.as_mut_ptr().add(s);
+            for j in 0..4 {
+                acc[j].store(o.add(j * n));
             }
-            x0 += lanes;
         }
+        if s + lanes >= len {
+            break;
+        }
+        x0 += lanes;
     }
+}
 
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `out.len() >= lanes()`.
-    pub unsafe fn horizontal<const UP: bool>(
-        padded: &[f32],
-        c: usize,
-        half: &[f32],
-        orig: &[f32],
-        out: &mut [f32],
-    ) -> (f32, f32) {
-        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-        fn avx512<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
-            horizontal_with::<__m512, UP>(padded, c, half, orig, out)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
-            horizontal_with::<__m256, UP>(padded, c, half, orig, out)
-        }
-        // SAFETY: the caller checked AVX2 and FMA; AVX-512 is checked here.
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn dir_horizontal_with<V: F32Vec, const UP: bool>(
+    padded: &[f32],
+    c: usize,
+    half: &[f32],
+    orig: &[f32],
+    out: &mut [f32],
+) -> (f32, f32) {
+    let n = V::LANES;
+    let lanes = 4 * n;
+    let radius = half.len() - 1;
+    let m = radius * c;
+    let len = out.len();
+    if len < lanes {
+        return dir_horizontal_portable::<UP>(padded, c, half, orig, out);
+    }
+    assert!(len >= lanes && orig.len() >= len && padded.len() >= len + 2 * m);
+    let pick = |a: V, b: V| if UP { a.max(b) } else { a.min(b) };
+    let mut lo = V::splat(f32::INFINITY);
+    let mut hi = V::splat(f32::NEG_INFINITY);
+    let mut x0 = 0;
+    loop {
+        let s = x0.min(len - lanes);
+        // SAFETY: `padded` holds `len + 2m` samples and `s + lanes ≤ len`, so every
+        // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are `orig`/`out`.
         unsafe {
-            if crate::simd::has_avx512() {
-                avx512::<UP>(padded, c, half, orig, out)
-            } else {
-                avx2::<UP>(padded, c, half, orig, out)
+            let w0 = V::splat(half[0]);
+            let p = padded.as_ptr().add(m + s);
+            let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
+            for k in 1..=radius {
+                let w = V::splat(half[k]);
+                let l = p.sub(k * c);
+                let r = p.add(k * c);
+                for j in 0..4 {
+                    acc[j] = w.mul_add(V::load(l.add(j * n)).add(V::load(r.add(j * n))), acc[j]);
+                }
+            }
+            let g = orig.as_ptr().add(s);
+            for j in 0..4 {
+                acc[j] = pick(acc[j], V::load(g.add(j * n)));
+            }
+            lo = lo.min(acc[0].min(acc[1]).min(acc[2].min(acc[3])));
+            hi = hi.max(acc[0].max(acc[1]).max(acc[2].max(acc[3])));
+            let o = out.as_mut_ptr().add(s);
+            for j in 0..4 {
+                acc[j].store(o.add(j * n));
             }
         }
-    }
-
-    #[inline(always)]
-    fn horizontal_with<V: F32Vec, const UP: bool>(
-        padded: &[f32],
-        c: usize,
-        half: &[f32],
-        orig: &[f32],
-        out: &mut [f32],
-    ) -> (f32, f32) {
-        let n = V::LANES;
-        let lanes = 4 * n;
-        let radius = half.len() - 1;
-        let m = radius * c;
-        let len = out.len();
-        assert!(len >= lanes && orig.len() >= len && padded.len() >= len + 2 * m);
-        let pick = |a: V, b: V| if UP { a.max(b) } else { a.min(b) };
-        let mut lo = V::splat(f32::INFINITY);
-        let mut hi = V::splat(f32::NEG_INFINITY);
-        let mut x0 = 0;
-        loop {
-            let s = x0.min(len - lanes);
-            // SAFETY: `padded` holds `len + 2m` samples and `s + lanes ≤ len`, so every
-            // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are `orig`/`out`.
-            unsafe {
-                let w0 = V::splat(half[0]);
-                let p = padded.as_ptr().add(m + s);
-                let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
-                for k in 1..=radius {
-                    let w = V::splat(half[k]);
-                    let l = p.sub(k * c);
-                    let r = p.add(k * c);
-                    for j in 0..4 {
-                        acc[j] = w.mul_add(V::load(l.add(j * n)).add(V::load(r.add(j * n))), acc[j]);
-                    }
-                }
-                let g = orig.as_ptr().add(s);
-                for j in 0..4 {
-                    acc[j] = pick(acc[j], V::load(g.add(j * n)));
-                }
-                lo = lo.min(acc[0].min(acc[1]).min(acc[2].min(acc[3])));
-                hi = hi.max(acc[0].max(acc[1]).max(acc[2].max(acc[3])));
-                let o = out.as_mut_ptr().add(s);
-                for j in 0..4 {
-                    acc[j].store(o.add(j * n));
-                }
-            }
-            if s + lanes >= len {
-                break;
-            }
-            x0 += lanes;
+        if s + lanes >= len {
+            break;
         }
-        let lo = lo.to_vec().into_iter().fold(f32::INFINITY, f32::min);
-        let hi = hi.to_vec().into_iter().fold(f32::NEG_INFINITY, f32::max);
-        (lo, hi)
+        x0 += lanes;
     }
+    let lo = lo.to_vec().into_iter().fold(f32::INFINITY, f32::min);
+    let hi = hi.to_vec().into_iter().fold(f32::NEG_INFINITY, f32::max);
+    (lo, hi)
 }
 
 /// Receives finished pixels: `finish(y, x, values, dst)` writes `values` (f32,
@@ -879,123 +835,69 @@ fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64, out: &mut [u8]) {
 }
 
 fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() {
-        // SAFETY: AVX2 is present; the function checks every length it relies on.
-        unsafe { fixed_simd::vertical_row(taps, w, out) };
-        return;
-    }
-    fixed_vertical_row_portable(taps, w, out)
+    with_vectors!(fixed_vertical_with [] [] (taps: &[&[u8]], w: &[u16], out: &mut [u16]);
+        __m512i, __m256i, fixed_vertical_row_portable(taps, w, out))
 }
 
 fn fixed_horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2() {
-        // SAFETY: AVX2 is present; the function checks every length it relies on.
-        unsafe { fixed_simd::horizontal_row(padded, c, w, out) };
-        return;
-    }
-    fixed_horizontal_row_portable(padded, c, w, out)
+    with_vectors!(fixed_horizontal_with [] [] (padded: &[u16], c: usize, w: &[u16], out: &mut [u8]);
+        __m512i, __m256i, fixed_horizontal_row_portable(padded, c, w, out))
 }
 
-/// The fixed-point rows over a vector of `u16` lanes (`vpmulhuw` for the
-/// products): 16 lanes with AVX2, 32 with AVX-512BW. Identical in results to
-/// the portable ones.
+// The fixed-point rows over a vector of `u16` lanes (`vpmulhuw` for the
+// products): 16 lanes with AVX2, 32 with AVX-512BW. Identical in results to
+// the portable ones, which also finish each row's tail.
+
 #[cfg(target_arch = "x86_64")]
-mod fixed_simd {
-    use crate::simd::U16Vec;
-    use std::arch::x86_64::{__m256i, __m512i};
-
-    /// # Safety
-    /// The CPU must support AVX2.
-    pub unsafe fn vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn avx512(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-            vertical_with::<__m512i>(taps, w, out)
+#[inline(always)]
+fn fixed_vertical_with<V: U16Vec>(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
+    let radius = w.len() - 1;
+    let n = out.len();
+    assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
+    let bias = V::splat((radius as u16).div_ceil(2));
+    let w0 = V::splat(w[0]);
+    // SAFETY: x + LANES <= n <= row.len() (the loop bound below).
+    let load = |row: &[u8], x: usize| unsafe { V::load_u8(row.as_ptr().add(x)) };
+    let mut x = 0;
+    while x + V::LANES <= n {
+        let mut acc = bias.add(load(taps[radius], x).shl::<8>().mulhi(w0));
+        for k in 1..=radius {
+            let sum = load(taps[radius - k], x).add(load(taps[radius + k], x));
+            acc = acc.add(sum.shl::<7>().mulhi(V::splat(w[k])));
         }
-        #[target_feature(enable = "avx2")]
-        fn avx2(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-            vertical_with::<__m256i>(taps, w, out)
-        }
-        // SAFETY: the caller checked AVX2; AVX-512 is checked here.
-        unsafe {
-            if crate::simd::has_avx512() {
-                avx512(taps, w, out)
-            } else {
-                avx2(taps, w, out)
-            }
-        }
+        // SAFETY: x + LANES <= n = out.len().
+        unsafe { acc.store(out.as_mut_ptr().add(x)) };
+        x += V::LANES;
     }
+    let tail: Vec<&[u8]> = taps.iter().map(|t| &t[x..n]).collect();
+    fixed_vertical_row_portable(&tail, w, &mut out[x..]);
+}
 
-    #[inline(always)]
-    fn vertical_with<V: U16Vec>(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-        let radius = w.len() - 1;
-        let n = out.len();
-        assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
-        let bias = V::splat((radius as u16).div_ceil(2));
-        let w0 = V::splat(w[0]);
-        // SAFETY: x + LANES <= n <= row.len() (the loop bound below).
-        let load = |row: &[u8], x: usize| unsafe { V::load_u8(row.as_ptr().add(x)) };
-        let mut x = 0;
-        while x + V::LANES <= n {
-            let mut acc = bias.add(load(taps[radius], x).shl::<8>().mulhi(w0));
-            for k in 1..=radius {
-                let sum = load(taps[radius - k], x).add(load(taps[radius + k], x));
-                acc = acc.add(sum.shl::<7>().mulhi(V::splat(w[k])));
-            }
-            // SAFETY: x + LANES <= n = out.len().
-            unsafe { acc.store(out.as_mut_ptr().add(x)) };
-            x += V::LANES;
-        }
-        let tail: Vec<&[u8]> = taps.iter().map(|t| &t[x..n]).collect();
-        super::fixed_vertical_row_portable(&tail, w, &mut out[x..]);
-    }
 
-    /// # Safety
-    /// The CPU must support AVX2.
-    pub unsafe fn horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-        #[target_feature(enable = "avx512f,avx512bw")]
-        fn avx512(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-            horizontal_with::<__m512i>(padded, c, w, out)
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn fixed_horizontal_with<V: U16Vec>(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
+    let radius = w.len() - 1;
+    let m = radius * c;
+    let n = out.len();
+    assert!(padded.len() >= n + 2 * m);
+    let bias = V::splat((radius as u16).div_ceil(2) + 64);
+    let w0 = V::splat(w[0]);
+    let p = padded.as_ptr();
+    // SAFETY: every index below is < n + 2m <= padded.len().
+    let load = |i: usize| unsafe { V::load(p.add(i)) };
+    let mut x = 0;
+    while x + V::LANES <= n {
+        let mut acc = bias.add(load(m + x).shl::<1>().mulhi(w0));
+        for k in 1..=radius {
+            let sum = load(m + x - k * c).add(load(m + x + k * c));
+            acc = acc.add(sum.mulhi(V::splat(w[k])));
         }
-        #[target_feature(enable = "avx2")]
-        fn avx2(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-            horizontal_with::<__m256i>(padded, c, w, out)
-        }
-        // SAFETY: the caller checked AVX2; AVX-512 is checked here.
-        unsafe {
-            if crate::simd::has_avx512() {
-                avx512(padded, c, w, out)
-            } else {
-                avx2(padded, c, w, out)
-            }
-        }
+        // SAFETY: x + LANES <= n = out.len().
+        unsafe { acc.shr::<7>().store_u8_saturated(out.as_mut_ptr().add(x)) };
+        x += V::LANES;
     }
-
-    #[inline(always)]
-    fn horizontal_with<V: U16Vec>(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-        let radius = w.len() - 1;
-        let m = radius * c;
-        let n = out.len();
-        assert!(padded.len() >= n + 2 * m);
-        let bias = V::splat((radius as u16).div_ceil(2) + 64);
-        let w0 = V::splat(w[0]);
-        let p = padded.as_ptr();
-        // SAFETY: every index below is < n + 2m <= padded.len().
-        let load = |i: usize| unsafe { V::load(p.add(i)) };
-        let mut x = 0;
-        while x + V::LANES <= n {
-            let mut acc = bias.add(load(m + x).shl::<1>().mulhi(w0));
-            for k in 1..=radius {
-                let sum = load(m + x - k * c).add(load(m + x + k * c));
-                acc = acc.add(sum.mulhi(V::splat(w[k])));
-            }
-            // SAFETY: x + LANES <= n = out.len().
-            unsafe { acc.shr::<7>().store_u8_saturated(out.as_mut_ptr().add(x)) };
-            x += V::LANES;
-        }
-        super::fixed_horizontal_row_portable(&padded[x..], c, w, &mut out[x..]);
-    }
+    fixed_horizontal_row_portable(&padded[x..], c, w, &mut out[x..]);
 }
 
 multiversion! {

@@ -14,7 +14,9 @@ use rayon::prelude::*;
 
 use crate::blur::{reflect101, Finish};
 use crate::image::{ImageView, Sample};
-use crate::simd::{F32Vec, Portable8};
+use crate::simd::{with_vectors, F32Vec, Portable8};
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{__m256, __m512};
 
 /// Deriche's 4th-order fit of exp(−x²/2σ²) (x ≥ 0, unit σ): two terms
 /// `(a·cos(ωx) + b·sin(ωx))·exp(−λx)`, as (a, b, λ, ω).
@@ -151,33 +153,6 @@ unsafe impl Send for SharedBands {}
 // SAFETY: as above.
 unsafe impl Sync for SharedBands {}
 
-/// Runs `$kernel::<V, ..>` with the widest vector type this CPU has.
-macro_rules! with_vectors {
-    ($kernel:ident [$($gen:tt)*] [$($garg:tt)*] ($($arg:ident : $ty:ty),*)) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{__m256, __m512};
-            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-            fn avx512<$($gen)*>($($arg: $ty),*) {
-                $kernel::<__m512, $($garg)*>($($arg),*)
-            }
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2<$($gen)*>($($arg: $ty),*) {
-                $kernel::<__m256, $($garg)*>($($arg),*)
-            }
-            if crate::simd::has_avx512() {
-                // SAFETY: `avx512` only needs CPU features `has_avx512` just confirmed.
-                return unsafe { avx512::<$($garg)*>($($arg),*) };
-            }
-            if crate::simd::has_avx2() {
-                // SAFETY: `avx2` only needs CPU features `has_avx2` just confirmed.
-                return unsafe { avx2::<$($garg)*>($($arg),*) };
-            }
-        }
-        $kernel::<Portable8, $($garg)*>($($arg),*)
-    }};
-}
-
 /// Pixels `x0..x0 + px` of every row, filtered down the image into their
 /// slots of the banded intermediate: band `y / B`, position `x`, lanes
 /// `(y % B)·C..` where `B = L / C` rows make a band.
@@ -190,7 +165,8 @@ fn vertical_block<S: Sample, const C: usize, const L: usize>(
     out: SharedBands,
 ) {
     with_vectors!(vertical_block_with [S: Sample, const C: usize, const L: usize] [S, C, L]
-        (src: ImageView<'_, S>, x0: usize, px: usize, f: &Deriche, causal: &mut [f32], out: SharedBands))
+        (src: ImageView<'_, S>, x0: usize, px: usize, f: &Deriche, causal: &mut [f32], out: SharedBands);
+        __m512, __m256, vertical_block_with::<Portable8, S, C, L>(src, x0, px, f, causal, out))
 }
 
 #[inline(always)]
@@ -275,7 +251,8 @@ fn horizontal_block<D, F: Finish<D>, const C: usize, const L: usize>(
     finish: &F,
 ) {
     with_vectors!(horizontal_block_with [D, F: Finish<D>, const C: usize, const L: usize] [D, F, C, L]
-        (banded: &[f32], band: Band, f: &Deriche, causal: &mut [f32], rows: &mut [D], finish: &F))
+        (banded: &[f32], band: Band, f: &Deriche, causal: &mut [f32], rows: &mut [D], finish: &F);
+        __m512, __m256, horizontal_block_with::<Portable8, D, F, C, L>(banded, band, f, causal, rows, finish))
 }
 
 #[inline(always)]

@@ -60,6 +60,39 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
+/// Runs `$kernel::<V, ..>(args)` with the widest vector type this CPU runs:
+/// `$wide` with AVX-512, `$narrow` with AVX2+FMA+F16C, else evaluates
+/// `$portable`. The kernel should be `#[inline(always)]` so it is compiled
+/// with each tier's features.
+macro_rules! with_vectors {
+    (
+        $kernel:ident [$($gen:tt)*] [$($garg:tt)*] ($($arg:ident : $ty:ty),*) $(-> $ret:ty)?;
+        $wide:ty, $narrow:ty, $portable:expr
+    ) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            fn avx512<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
+                $kernel::<$wide, $($garg)*>($($arg),*)
+            }
+            #[target_feature(enable = "avx2,fma,f16c")]
+            fn avx2<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
+                $kernel::<$narrow, $($garg)*>($($arg),*)
+            }
+            if $crate::simd::has_avx512() {
+                // SAFETY: `avx512` only needs CPU features `has_avx512` just confirmed.
+                return unsafe { avx512::<$($garg)*>($($arg),*) };
+            }
+            if $crate::simd::has_avx2() {
+                // SAFETY: `avx2` only needs CPU features `has_avx2` just confirmed.
+                return unsafe { avx2::<$($garg)*>($($arg),*) };
+            }
+        }
+        $portable
+    }};
+}
+pub(crate) use with_vectors;
+
 /// Instruction-set tiers the kernels are compiled for, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SimdLevel {
