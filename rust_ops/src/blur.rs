@@ -637,9 +637,7 @@ fn dir_horizontal_with<V: F32Vec, const UP: bool>(
         }
         x0 += lanes;
     }
-    let lo = lo.to_vec().into_iter().fold(f32::INFINITY, f32::min);
-    let hi = hi.to_vec().into_iter().fold(f32::NEG_INFINITY, f32::max);
-    (lo, hi)
+    (lo.min_lane(), hi.max_lane())
 }
 
 /// Receives finished pixels: `finish(y, x, values, dst)` writes `values` (f32,

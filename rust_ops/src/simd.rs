@@ -61,7 +61,7 @@ macro_rules! multiversion {
 pub(crate) use multiversion;
 
 /// Runs `$kernel::<V, ..>(args)` with the widest vector type this CPU runs:
-/// `$wide` with AVX-512, `$narrow` with AVX2+FMA+F16C, else evaluates
+/// `$wide` with AVX-512, `$narrow` with AVX2+FMA, else evaluates
 /// `$portable`. The kernel should be `#[inline(always)]` so it is compiled
 /// with each tier's features.
 macro_rules! with_vectors {
@@ -75,7 +75,7 @@ macro_rules! with_vectors {
             fn avx512<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
                 $kernel::<$wide, $($garg)*>($($arg),*)
             }
-            #[target_feature(enable = "avx2,fma,f16c")]
+            #[target_feature(enable = "avx2,fma")]
             fn avx2<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
                 $kernel::<$narrow, $($garg)*>($($arg),*)
             }
@@ -110,28 +110,47 @@ pub fn cap_level(level: SimdLevel) {
     LEVEL_CAP.store(level as u8, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// The best tier this CPU runs, detected once (`u8::MAX` until then).
+#[cfg(target_arch = "x86_64")]
+static DETECTED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(u8::MAX);
+
+/// The tier kernels use: what the CPU runs, within the cap. Cheap enough for
+/// the per-row dispatch of the tiled kernels (two relaxed loads).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn allowed(level: SimdLevel) -> bool {
-    LEVEL_CAP.load(std::sync::atomic::Ordering::Relaxed) >= level as u8
+fn level() -> u8 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut detected = DETECTED.load(Relaxed);
+    if detected == u8::MAX {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512 = avx2
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl");
+        detected = if avx512 {
+            SimdLevel::Avx512
+        } else if avx2 {
+            SimdLevel::Avx2
+        } else {
+            SimdLevel::Portable
+        } as u8;
+        DETECTED.store(detected, Relaxed);
+    }
+    detected.min(LEVEL_CAP.load(Relaxed))
 }
 
-/// Whether this CPU runs AVX2 and FMA (cached by std after the first call).
+/// Whether kernels may use AVX2 and FMA (the CPU has them, the cap allows them).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx2() -> bool {
-    allowed(SimdLevel::Avx2) && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    level() >= SimdLevel::Avx2 as u8
 }
 
-/// Whether this CPU also runs the AVX-512 subsets the kernels are built for.
+/// Whether kernels may use the AVX-512 subsets they are built for (F, BW, VL).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn has_avx512() -> bool {
-    allowed(SimdLevel::Avx512)
-        && has_avx2()
-        && std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512vl")
+    level() >= SimdLevel::Avx512 as u8
 }
 
 /// A register of `f32` lanes, for kernels written once over the vector width
@@ -157,12 +176,21 @@ pub(crate) trait F32Vec: Copy {
     fn neg_mul_add(self, b: Self, c: Self) -> Self;
     fn max(self, b: Self) -> Self;
     fn min(self, b: Self) -> Self;
-    /// The lanes, in memory order.
-    fn to_vec(self) -> Vec<f32> {
-        let mut out = vec![0f32; Self::LANES];
-        // SAFETY: `out` holds `LANES` floats.
-        unsafe { self.store(out.as_mut_ptr()) };
-        out
+    /// The smallest lane.
+    #[inline(always)]
+    fn min_lane(self) -> f32 {
+        let mut lanes = [0f32; 16];
+        // SAFETY: `lanes` holds 16 ≥ `LANES` floats.
+        unsafe { self.store(lanes.as_mut_ptr()) };
+        lanes[..Self::LANES].iter().fold(f32::INFINITY, |a, &b| a.min(b))
+    }
+    /// The largest lane.
+    #[inline(always)]
+    fn max_lane(self) -> f32 {
+        let mut lanes = [0f32; 16];
+        // SAFETY: `lanes` holds 16 ≥ `LANES` floats.
+        unsafe { self.store(lanes.as_mut_ptr()) };
+        lanes[..Self::LANES].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
     }
 }
 
