@@ -1,5 +1,7 @@
 //! Times the blur kernels on a synthetic RGBA image:
-//! `cargo run --release --no-default-features --example blurbench -- 1024 1,2,8,64 [up|down]`.
+//! `cargo run --release --no-default-features --example blurbench -- 1024 1,2,8,64 [up|down]`;
+//! `MASK=file` times a raw `size`×`size` one-channel image instead (e.g. the
+//! benchmark's mask, written with `numpy.ndarray.tofile`).
 use std::time::Instant;
 
 use sfumato_ops::blur::{gaussian_blur, Direction};
@@ -28,6 +30,7 @@ fn main() {
             }
         })
         .collect();
+    let px = if let Ok(f) = std::env::var("MASK") { std::fs::read(f).unwrap() } else { px };
     let img = ImageView::new(&px, size, size, c).unwrap();
     for sigma in sigmas {
         let mut best = f64::MAX;

@@ -189,144 +189,212 @@ const DIR_LANES: usize = 32;
 /// A round can only move a pixel within the range of the state over its
 /// kernel footprint (positive weights summing to one), and max/min with the
 /// original keeps that bound, because the state already is the max/min of
-/// something and the original. So a tile whose footprint (the tile grown by
-/// the radius; tracked as per-row min/max of each tile and of its first and
-/// last `radius` pixels) spans ≤ ε is skipped: its pixels would move by ≤ ε.
-/// Over all rounds that is ≤ 256·ε = 0.001 of the range (0.26 levels of 255)
-/// in the worst case; flat regions (the inside of a mask under UP, its
-/// outside under DOWN, the far background) then cost nothing. Computed tiles
-/// run in column chunks of a few tiles down each 32-row band, so the kernel's
-/// rows stay in L1.
+/// something and the original. Two kinds of tile are therefore left as they
+/// are for a round:
+/// - a tile whose footprint (the tile grown by the radius) spans ≤ ε: its
+///   pixels would move by ≤ ε. Over all rounds that is ≤ 256·ε = 0.001 of the
+///   range (0.26 levels of 255) in the worst case;
+/// - under UP, a tile whose original is everywhere ≥ the footprint's maximum
+///   (under DOWN, ≤ its minimum): the state there equals the original and the
+///   round would return the original again, so skipping it is exact.
+///
+/// Flat regions (the far background, the inside of a mask under UP, its
+/// outside under DOWN) then cost nothing. Computed tiles run in column chunks
+/// of a few tiles down each band, so the kernel's rows stay in L1.
 fn directional_fir<const UP: bool>(original: &[f32], height: usize, width: usize, c: usize, half: &[f32]) -> Vec<f32> {
     let row_len = width * c;
     let radius = half.len() - 1;
-    let tiles_y = height.div_ceil(DIR_TILE_H);
-    let tiles_x = width.div_ceil(DIR_TILE_W);
-    let (lo, hi) = original.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let grid = TileGrid::new(height, width, c, radius);
+    let (lo, hi) = min_max(original);
     let eps = DIR_SETTLED * (hi - lo).max(f32::MIN_POSITIVE);
     let may_settle = radius <= DIR_TILE_H.min(DIR_TILE_W);
 
     let mut state = original.to_vec();
     let mut next = original.to_vec();
-    // Per tile: the range of its pixels split into 3×3 parts (first `radius`
-    // rows, all rows, last `radius` rows × first `radius` pixels, all pixels,
-    // last `radius` pixels), so a tile's footprint is nine lookups.
-    let mut tile_stats = vec![TileStats::EMPTY; tiles_y * tiles_x];
-    for (ty, stats_row) in tile_stats.chunks_exact_mut(tiles_x).enumerate() {
-        let (y0, y1) = (ty * DIR_TILE_H, ((ty + 1) * DIR_TILE_H).min(height));
-        for (tx, stats) in stats_row.iter_mut().enumerate() {
-            let (x0, x1) = (tx * DIR_TILE_W * c, ((tx + 1) * DIR_TILE_W).min(width) * c);
-            for y in y0..y1 {
-                let row = &state[y * row_len + x0..y * row_len + x1];
-                let (l, h) = min_max(row);
-                stats.add_row(y - y0, y1 - y0, row, (l, h), radius, c);
-            }
-        }
-    }
-    let mut settled = vec![false; tiles_y * tiles_x];
+    let mut tile_stats = grid.stats_of(original);
+    let original_range: Vec<(f32, f32)> = tile_stats.iter().map(|s| s.parts[1][1]).collect();
+    let tiles = grid.tiles_y * grid.tiles_x;
+    let mut settled = vec![false; tiles];
     // Whether a tile was settled last round: both buffers then hold the same values.
-    let mut was_settled = vec![false; tiles_y * tiles_x];
+    let mut was_settled = vec![false; tiles];
 
     for _ in 0..DIRECTIONAL_ROUNDS {
-        for ty in 0..tiles_y {
-            for tx in 0..tiles_x {
-                settled[ty * tiles_x + tx] = may_settle && {
-                    let (l, h) = footprint(&tile_stats, tiles_y, tiles_x, ty, tx);
-                    h - l <= eps
-                };
-            }
+        for (t, done) in settled.iter_mut().enumerate() {
+            *done = may_settle && {
+                let (l, h) = grid.footprint(&tile_stats, t);
+                let (ol, oh) = original_range[t];
+                h - l <= eps || if UP { ol >= h } else { oh <= l }
+            };
         }
         let cur = &state;
         let (settled_ref, was_ref) = (&settled, &was_settled);
         next.par_chunks_mut(row_len * DIR_TILE_H)
-            .zip(tile_stats.par_chunks_mut(tiles_x))
+            .zip(tile_stats.par_chunks_mut(grid.tiles_x))
             .enumerate()
             .for_each(|(ty, (band, band_stats))| {
-                let tile_settled = &settled_ref[ty * tiles_x..(ty + 1) * tiles_x];
-                let tile_was = &was_ref[ty * tiles_x..(ty + 1) * tiles_x];
-                // Runs of adjacent tiles to compute: one vertical pass each.
-                let mut runs = Vec::new();
-                let mut tx = 0;
-                while tx < tiles_x {
-                    if tile_settled[tx] {
-                        tx += 1;
-                        continue;
-                    }
-                    let start = tx;
-                    while tx < tiles_x && !tile_settled[tx] {
-                        tx += 1;
-                    }
-                    runs.push((start, tx));
-                }
-                let copies: Vec<usize> = (0..tiles_x).filter(|&t| tile_settled[t] && !tile_was[t]).collect();
-                if runs.is_empty() && copies.is_empty() {
-                    return;
-                }
-                let y0 = ty * DIR_TILE_H;
-                for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
-                    let src_row = &cur[(y0 + i) * row_len..(y0 + i + 1) * row_len];
-                    for &t in &copies {
-                        let (x0, x1) = (t * DIR_TILE_W * c, ((t + 1) * DIR_TILE_W).min(width) * c);
-                        out_row[x0..x1].copy_from_slice(&src_row[x0..x1]);
-                    }
-                }
-                let mut padded = vec![0f32; (DIR_CHUNK_TILES * DIR_TILE_W + 2 * radius) * c];
-                // Column chunks of a few tiles, all rows of the band each: the
-                // kernel's rows of a chunk stay in L1 while the band is walked down.
-                let chunks = runs.iter().flat_map(|&(ta, tb)| {
-                    (ta..tb).step_by(DIR_CHUNK_TILES).map(move |t| (t, (t + DIR_CHUNK_TILES).min(tb)))
-                });
-                let band_rows = band.len() / row_len;
-                for (ta, tb) in chunks {
-                    band_stats[ta..tb].fill(TileStats::EMPTY);
-                    let (xa, xb) = (ta * DIR_TILE_W, (tb * DIR_TILE_W).min(width));
-                    let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
-                    // Pixel p sits at (p + radius - xa) * c in `pad`.
-                    let pad = &mut padded[..(xb - xa + 2 * radius) * c];
-                    let off = (cx0 + radius - xa) * c;
-                    for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
-                        let y = y0 + i;
-                        let mut taps = [&cur[..0]; 2 * MAX_DIR_RADIUS + 1];
-                        for k in 0..=2 * radius {
-                            let sy = y + k;
-                            let sy = if sy >= radius && sy - radius < height {
-                                sy - radius
-                            } else {
-                                reflect101(sy as isize - radius as isize, height)
-                            };
-                            taps[k] = &cur[sy * row_len + cx0 * c..sy * row_len + cx1 * c];
-                        }
-                        dir_vertical(&taps[..2 * radius + 1], half, &mut pad[off..off + (cx1 - cx0) * c]);
-                        let left = (xa as isize - radius as isize)..0;
-                        let right = width as isize..(xb + radius) as isize;
-                        for p in left.chain(right) {
-                            let from = reflect101(p, width) + radius - xa;
-                            let to = (p + radius as isize - xa as isize) as usize;
-                            for ch in 0..c {
-                                pad[to * c + ch] = pad[from * c + ch];
-                            }
-                        }
-                        let orig_row = &original[y * row_len..(y + 1) * row_len];
-                        for t in ta..tb {
-                            let (x0, x1) = (t * DIR_TILE_W, ((t + 1) * DIR_TILE_W).min(width));
-                            let p0 = (x0 - xa) * c;
-                            let out = &mut out_row[x0 * c..x1 * c];
-                            let (l, h) = dir_horizontal::<UP>(
-                                &pad[p0..p0 + (x1 - x0 + 2 * radius) * c],
-                                c,
-                                half,
-                                &orig_row[x0 * c..x1 * c],
-                                out,
-                            );
-                            band_stats[t].add_row(i, band_rows, out, (l, h), radius, c);
-                        }
-                    }
-                }
+                let row_tiles = ty * grid.tiles_x..(ty + 1) * grid.tiles_x;
+                let band_job = BandJob {
+                    grid: &grid,
+                    y0: ty * DIR_TILE_H,
+                    settled: &settled_ref[row_tiles.clone()],
+                    was_settled: &was_ref[row_tiles],
+                    cur,
+                    original,
+                    half,
+                };
+                band_job.run::<UP>(band, band_stats);
             });
         std::mem::swap(&mut state, &mut next);
         std::mem::swap(&mut settled, &mut was_settled);
     }
     state
+}
+
+/// The directional rounds' tiling of an image.
+struct TileGrid {
+    height: usize,
+    width: usize,
+    c: usize,
+    radius: usize,
+    tiles_y: usize,
+    tiles_x: usize,
+}
+
+impl TileGrid {
+    fn new(height: usize, width: usize, c: usize, radius: usize) -> Self {
+        let (tiles_y, tiles_x) = (height.div_ceil(DIR_TILE_H), width.div_ceil(DIR_TILE_W));
+        TileGrid { height, width, c, radius, tiles_y, tiles_x }
+    }
+
+    /// Pixel columns of tile column `tx`.
+    fn columns(&self, tx: usize) -> (usize, usize) {
+        (tx * DIR_TILE_W, ((tx + 1) * DIR_TILE_W).min(self.width))
+    }
+
+    /// Every tile's ranges in `image`.
+    fn stats_of(&self, image: &[f32]) -> Vec<TileStats> {
+        let row_len = self.width * self.c;
+        let mut ranges = ColumnRanges::new(row_len);
+        let mut stats = Vec::with_capacity(self.tiles_y * self.tiles_x);
+        for band in image.chunks(row_len * DIR_TILE_H) {
+            let rows = band.len() / row_len;
+            ranges.reset(row_len);
+            for (i, row) in band.chunks_exact(row_len).enumerate() {
+                for group in RowGroup::of(i, rows, self.radius) {
+                    ranges.fold(group, row);
+                }
+            }
+            stats.extend((0..self.tiles_x).map(|tx| {
+                let (x0, x1) = self.columns(tx);
+                ranges.tile_stats(x0 * self.c..x1 * self.c, self.radius * self.c)
+            }));
+        }
+        stats
+    }
+
+    /// The range of every pixel tile `t`'s kernel can reach: the tile and the
+    /// facing strips of its eight neighbours.
+    fn footprint(&self, stats: &[TileStats], t: usize) -> (f32, f32) {
+        let (ty, tx) = (t / self.tiles_x, t % self.tiles_x);
+        let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
+        for (dy, v) in [(-1isize, 2), (0, 1), (1, 0)] {
+            for (dx, part) in [(-1isize, 2), (0, 1), (1, 0)] {
+                let (y, x) = (ty as isize + dy, tx as isize + dx);
+                if y < 0 || x < 0 || y >= self.tiles_y as isize || x >= self.tiles_x as isize {
+                    continue;
+                }
+                let (pl, ph) = stats[y as usize * self.tiles_x + x as usize].parts[v][part];
+                l = if pl < l { pl } else { l };
+                h = if ph > h { ph } else { h };
+            }
+        }
+        (l, h)
+    }
+}
+
+/// One band's share of a directional round: computes its unsettled tiles
+/// from `cur` into the band of the next state and refreshes their stats.
+struct BandJob<'a> {
+    grid: &'a TileGrid,
+    /// First row of the band.
+    y0: usize,
+    settled: &'a [bool],
+    was_settled: &'a [bool],
+    cur: &'a [f32],
+    original: &'a [f32],
+    half: &'a [f32],
+}
+
+impl BandJob<'_> {
+    fn run<const UP: bool>(&self, band: &mut [f32], band_stats: &mut [TileStats]) {
+        let TileGrid { height, width, c, radius, tiles_x, .. } = *self.grid;
+        let row_len = width * c;
+        // Tiles settled this round but not the last: `band` still holds the
+        // state of two rounds ago there.
+        for t in (0..tiles_x).filter(|&t| self.settled[t] && !self.was_settled[t]) {
+            let (x0, x1) = self.grid.columns(t);
+            for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
+                let at = (self.y0 + i) * row_len;
+                out_row[x0 * c..x1 * c].copy_from_slice(&self.cur[at + x0 * c..at + x1 * c]);
+            }
+        }
+        let chunk_px = DIR_CHUNK_TILES * DIR_TILE_W;
+        let mut padded = Vec::new();
+        let mut ranges = ColumnRanges::new(chunk_px * c);
+        let band_rows = band.len() / row_len;
+        for (ta, tb) in self.chunks() {
+            let (xa, xb) = (self.grid.columns(ta).0, self.grid.columns(tb - 1).1);
+            let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
+            // Pixel p sits at (p + radius - xa) * c in `pad`.
+            padded.resize((xb - xa + 2 * radius) * c, 0.0);
+            let pad = &mut padded[..];
+            let off = (cx0 + radius - xa) * c;
+            let span = xa * c..xb * c;
+            ranges.reset(span.len());
+            for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
+                let y = self.y0 + i;
+                let mut taps = [&self.cur[..0]; 2 * MAX_DIR_RADIUS + 1];
+                for (k, tap) in taps[..=2 * radius].iter_mut().enumerate() {
+                    let sy = (y + k)
+                        .checked_sub(radius)
+                        .filter(|&sy| sy < height)
+                        .unwrap_or_else(|| reflect101((y + k) as isize - radius as isize, height));
+                    *tap = &self.cur[sy * row_len + cx0 * c..sy * row_len + cx1 * c];
+                }
+                dir_vertical(&taps[..=2 * radius], self.half, &mut pad[off..off + (cx1 - cx0) * c]);
+                let left = (xa as isize - radius as isize)..0;
+                let right = width as isize..(xb + radius) as isize;
+                for p in left.chain(right) {
+                    let from = reflect101(p, width) + radius - xa;
+                    let to = (p + radius as isize - xa as isize) as usize;
+                    pad.copy_within(from * c..(from + 1) * c, to * c);
+                }
+                let out = &mut out_row[span.clone()];
+                let mut groups = RowGroup::of(i, band_rows, radius);
+                let (lo, hi) = ranges.group_mut(groups.next().unwrap());
+                let orig_row = &self.original[y * row_len + span.start..y * row_len + span.end];
+                dir_horizontal::<UP>(pad, c, self.half, orig_row, out, lo, hi);
+                for group in groups {
+                    ranges.fold(group, out);
+                }
+            }
+            for t in ta..tb {
+                let (x0, x1) = self.grid.columns(t);
+                band_stats[t] = ranges.tile_stats((x0 - xa) * c..(x1 - xa) * c, radius * c);
+            }
+        }
+    }
+
+    /// Column chunks (tile ranges) to compute: runs of unsettled tiles, cut
+    /// into `DIR_CHUNK_TILES`.
+    fn chunks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let n = self.settled.len();
+        let starts = (0..n).filter(|&t| !self.settled[t] && (t == 0 || self.settled[t - 1]));
+        starts.flat_map(move |ta| {
+            let tb = (ta..n).find(|&t| self.settled[t]).unwrap_or(n);
+            (ta..tb).step_by(DIR_CHUNK_TILES).map(move |t| (t, (t + DIR_CHUNK_TILES).min(tb)))
+        })
+    }
 }
 
 /// Min and max of a slice.
@@ -340,6 +408,89 @@ fn min_max(values: &[f32]) -> (f32, f32) {
     (l, h)
 }
 
+/// Which rows of a tile a row counts for: its first `radius` (`Top`), its
+/// last `radius` (`Bottom`), or neither (`Middle`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RowGroup {
+    Top = 0,
+    Middle = 1,
+    Bottom = 2,
+}
+
+impl RowGroup {
+    /// The groups of row `i` of `rows` (both strips when the tile is short).
+    fn of(i: usize, rows: usize, radius: usize) -> impl Iterator<Item = RowGroup> {
+        let (top, bottom) = (i < radius, i + radius >= rows);
+        let first = if top {
+            RowGroup::Top
+        } else if bottom {
+            RowGroup::Bottom
+        } else {
+            RowGroup::Middle
+        };
+        std::iter::once(first).chain((top && bottom).then_some(RowGroup::Bottom))
+    }
+}
+
+/// Per-column min and max of a band's rows, by row group; the horizontal
+/// pass keeps them up to date as it writes (no per-row reductions).
+struct ColumnRanges {
+    lo: [Vec<f32>; 3],
+    hi: [Vec<f32>; 3],
+}
+
+impl ColumnRanges {
+    fn new(capacity: usize) -> Self {
+        let empty = || Vec::with_capacity(capacity);
+        ColumnRanges { lo: [empty(), empty(), empty()], hi: [empty(), empty(), empty()] }
+    }
+
+    /// Empties the ranges of `len` columns.
+    fn reset(&mut self, len: usize) {
+        for (lo, hi) in self.lo.iter_mut().zip(&mut self.hi) {
+            lo.clear();
+            lo.resize(len, f32::INFINITY);
+            hi.clear();
+            hi.resize(len, f32::NEG_INFINITY);
+        }
+    }
+
+    fn group_mut(&mut self, group: RowGroup) -> (&mut [f32], &mut [f32]) {
+        (&mut self.lo[group as usize], &mut self.hi[group as usize])
+    }
+
+    /// Folds a row into `group`.
+    fn fold(&mut self, group: RowGroup, row: &[f32]) {
+        let (lo, hi) = self.group_mut(group);
+        for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(row) {
+            *l = if v < *l { v } else { *l };
+            *h = if v > *h { v } else { *h };
+        }
+    }
+
+    /// The stats of the tile over `columns` (samples), whose side strips are
+    /// `strip` samples wide.
+    fn tile_stats(&self, columns: std::ops::Range<usize>, strip: usize) -> TileStats {
+        let strip = strip.min(columns.len());
+        let parts = [columns.start..columns.start + strip, columns.clone(), columns.end - strip..columns.end];
+        let mut stats = TileStats::EMPTY;
+        for g in 0..3 {
+            for (h, part) in parts.iter().enumerate() {
+                let (l, _) = min_max(&self.lo[g][part.clone()]);
+                let (_, hh) = min_max(&self.hi[g][part.clone()]);
+                // The tile's top and bottom strips are groups 0 and 2; all its
+                // rows are the three groups together.
+                for v in [g, 1] {
+                    let p = &mut stats.parts[v][h];
+                    p.0 = if l < p.0 { l } else { p.0 };
+                    p.1 = if hh > p.1 { hh } else { p.1 };
+                }
+            }
+        }
+        stats
+    }
+}
+
 /// Ranges of a directional tile's pixels: `parts[v][h]` covers rows `v`
 /// (0: the first `radius`, 1: all, 2: the last `radius`) × columns `h` (0:
 /// the first `radius` pixels, 1: all, 2: the last `radius`).
@@ -350,40 +501,6 @@ struct TileStats {
 
 impl TileStats {
     const EMPTY: TileStats = TileStats { parts: [[(f32::INFINITY, f32::NEG_INFINITY); 3]; 3] };
-
-    /// Folds in row `i` of `rows` (samples `row` of `c` channels, whose range
-    /// is `range`); strips are `radius` pixels wide and `radius` rows tall.
-    #[inline(always)]
-    fn add_row(&mut self, i: usize, rows: usize, row: &[f32], range: (f32, f32), radius: usize, c: usize) {
-        let width = (radius * c).min(row.len());
-        let columns = [min_max(&row[..width]), range, min_max(&row[row.len() - width..])];
-        for (v, inside) in [(0, i < radius), (1, true), (2, i + radius >= rows)] {
-            if inside {
-                for (part, &(l, h)) in self.parts[v].iter_mut().zip(&columns) {
-                    part.0 = if l < part.0 { l } else { part.0 };
-                    part.1 = if h > part.1 { h } else { part.1 };
-                }
-            }
-        }
-    }
-}
-
-/// The range of every pixel tile `(ty, tx)`'s kernel can reach: the tile and
-/// the facing strips of its eight neighbours.
-fn footprint(stats: &[TileStats], tiles_y: usize, tiles_x: usize, ty: usize, tx: usize) -> (f32, f32) {
-    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
-    for (dy, v) in [(-1isize, 2), (0, 1), (1, 0)] {
-        for (dx, part) in [(-1isize, 2), (0, 1), (1, 0)] {
-            let (y, x) = (ty as isize + dy, tx as isize + dx);
-            if y < 0 || x < 0 || y >= tiles_y as isize || x >= tiles_x as isize {
-                continue;
-            }
-            let (pl, ph) = stats[y as usize * tiles_x + x as usize].parts[v][part];
-            l = if pl < l { pl } else { l };
-            h = if ph > h { ph } else { h };
-        }
-    }
-    (l, h)
 }
 
 /// Largest kernel radius the directional tiles take (σ < `IIR_MIN_SIGMA`).
@@ -445,63 +562,36 @@ fn dir_pick<const UP: bool>(blurred: f32, orig: f32) -> f32 {
 macro_rules! dir_horizontal_fn {
     ($name:ident, $up:expr) => {
         multiversion! {
-            /// Horizontal pass of one tile row over its padded vertical result, then
-            /// max/min with the original; returns the row's min and max.
-            fn $name(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+            /// Horizontal pass of one row over its padded vertical result, then
+            /// max/min with the original; folds the results into the column
+            /// ranges `lo`/`hi`.
+            fn $name(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32], lo: &mut [f32], hi: &mut [f32]) {
                 const L: usize = DIR_LANES;
                 let radius = half.len() - 1;
                 let m = radius * c;
                 let n = out.len();
-                let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-                if n < L {
-                    for x in 0..n {
-                        let mut acc = half[0] * padded[m + x];
-                        for k in 1..=radius {
-                            acc += half[k] * (padded[m + x - k * c] + padded[m + x + k * c]);
-                        }
-                        let v = dir_pick::<$up>(acc, orig[x]);
-                        out[x] = v;
-                        lo = lo.min(v);
-                        hi = hi.max(v);
-                    }
-                    return (lo, hi);
-                }
-                let mut lov = [f32::INFINITY; L];
-                let mut hiv = [f32::NEG_INFINITY; L];
                 let mut x0 = 0;
-                loop {
-                    let s = x0.min(n - L);
+                while x0 < n {
+                    // Whole blocks of L lanes, then the tail one sample at a time.
+                    let lanes = if n - x0 >= L { L } else { 1 };
                     let mut acc = [0f32; L];
-                    let centre: &[f32; L] = padded[m + s..m + s + L].try_into().unwrap();
-                    for i in 0..L {
-                        acc[i] = half[0] * centre[i];
+                    for i in 0..lanes {
+                        acc[i] = half[0] * padded[m + x0 + i];
                     }
                     for k in 1..=radius {
                         let w = half[k];
-                        let a: &[f32; L] = padded[m + s - k * c..m + s - k * c + L].try_into().unwrap();
-                        let b: &[f32; L] = padded[m + s + k * c..m + s + k * c + L].try_into().unwrap();
-                        for i in 0..L {
-                            acc[i] += w * (a[i] + b[i]);
+                        for i in 0..lanes {
+                            acc[i] += w * (padded[m + x0 + i - k * c] + padded[m + x0 + i + k * c]);
                         }
                     }
-                    let o: &[f32; L] = orig[s..s + L].try_into().unwrap();
-                    for i in 0..L {
-                        let v = dir_pick::<$up>(acc[i], o[i]);
-                        acc[i] = v;
-                        lov[i] = if v < lov[i] { v } else { lov[i] };
-                        hiv[i] = if v > hiv[i] { v } else { hiv[i] };
+                    for i in 0..lanes {
+                        let v = dir_pick::<$up>(acc[i], orig[x0 + i]);
+                        out[x0 + i] = v;
+                        lo[x0 + i] = if v < lo[x0 + i] { v } else { lo[x0 + i] };
+                        hi[x0 + i] = if v > hi[x0 + i] { v } else { hi[x0 + i] };
                     }
-                    out[s..s + L].copy_from_slice(&acc);
-                    if s + L >= n {
-                        break;
-                    }
-                    x0 += L;
+                    x0 += lanes;
                 }
-                for i in 0..L {
-                    lo = lo.min(lov[i]);
-                    hi = hi.max(hiv[i]);
-                }
-                (lo, hi)
             }
         }
     };
@@ -516,12 +606,20 @@ fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
         __m512, __m256, dir_vertical_generic(taps, half, out))
 }
 
-/// Horizontal pass of one tile row, then max (`UP`) or min with the original;
-/// returns the row's range.
-fn dir_horizontal<const UP: bool>(padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32) {
+/// Horizontal pass of one row, then max (`UP`) or min with the original;
+/// folds the results into the column ranges `lo`/`hi`.
+fn dir_horizontal<const UP: bool>(
+    padded: &[f32],
+    c: usize,
+    half: &[f32],
+    orig: &[f32],
+    out: &mut [f32],
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
     with_vectors!(dir_horizontal_with [const UP: bool] [UP]
-        (padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32]) -> (f32, f32);
-        __m512, __m256, dir_horizontal_portable::<UP>(padded, c, half, orig, out))
+        (padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32], lo: &mut [f32], hi: &mut [f32]);
+        __m512, __m256, dir_horizontal_portable::<UP>(padded, c, half, orig, out, lo, hi))
 }
 
 #[inline(always)]
@@ -531,11 +629,13 @@ fn dir_horizontal_portable<const UP: bool>(
     half: &[f32],
     orig: &[f32],
     out: &mut [f32],
-) -> (f32, f32) {
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
     if UP {
-        dir_horizontal_up(padded, c, half, orig, out)
+        dir_horizontal_up(padded, c, half, orig, out, lo, hi)
     } else {
-        dir_horizontal_down(padded, c, half, orig, out)
+        dir_horizontal_down(padded, c, half, orig, out, lo, hi)
     }
 }
 
@@ -591,24 +691,25 @@ fn dir_horizontal_with<V: F32Vec, const UP: bool>(
     half: &[f32],
     orig: &[f32],
     out: &mut [f32],
-) -> (f32, f32) {
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
     let n = V::LANES;
     let lanes = 4 * n;
     let radius = half.len() - 1;
     let m = radius * c;
     let len = out.len();
     if len < lanes {
-        return dir_horizontal_portable::<UP>(padded, c, half, orig, out);
+        return dir_horizontal_portable::<UP>(padded, c, half, orig, out, lo, hi);
     }
-    assert!(len >= lanes && orig.len() >= len && padded.len() >= len + 2 * m);
+    assert!(orig.len() >= len && lo.len() >= len && hi.len() >= len && padded.len() >= len + 2 * m);
     let pick = |a: V, b: V| if UP { a.max(b) } else { a.min(b) };
-    let mut lo = V::splat(f32::INFINITY);
-    let mut hi = V::splat(f32::NEG_INFINITY);
     let mut x0 = 0;
     loop {
         let s = x0.min(len - lanes);
         // SAFETY: `padded` holds `len + 2m` samples and `s + lanes ≤ len`, so every
-        // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are `orig`/`out`.
+        // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are
+        // `orig`/`out`/`lo`/`hi`. Recomputing an overlapped block is idempotent.
         unsafe {
             let w0 = V::splat(half[0]);
             let p = padded.as_ptr().add(m + s);
@@ -622,14 +723,12 @@ fn dir_horizontal_with<V: F32Vec, const UP: bool>(
                 }
             }
             let g = orig.as_ptr().add(s);
+            let (o, lp, hp) = (out.as_mut_ptr().add(s), lo.as_mut_ptr().add(s), hi.as_mut_ptr().add(s));
             for j in 0..4 {
-                acc[j] = pick(acc[j], V::load(g.add(j * n)));
-            }
-            lo = lo.min(acc[0].min(acc[1]).min(acc[2].min(acc[3])));
-            hi = hi.max(acc[0].max(acc[1]).max(acc[2].max(acc[3])));
-            let o = out.as_mut_ptr().add(s);
-            for j in 0..4 {
-                acc[j].store(o.add(j * n));
+                let v = pick(acc[j], V::load(g.add(j * n)));
+                v.store(o.add(j * n));
+                V::load(lp.add(j * n)).min(v).store(lp.add(j * n));
+                V::load(hp.add(j * n)).max(v).store(hp.add(j * n));
             }
         }
         if s + lanes >= len {
@@ -637,7 +736,6 @@ fn dir_horizontal_with<V: F32Vec, const UP: bool>(
         }
         x0 += lanes;
     }
-    (lo.min_lane(), hi.max_lane())
 }
 
 /// Receives finished pixels: `finish(y, x, values, dst)` writes `values` (f32,
@@ -1116,15 +1214,25 @@ mod tests {
         let c = 3;
         let padded: Vec<f32> = (0..n + 2 * r * c).map(|x| ((x * 13) % 89) as f32).collect();
         let orig: Vec<f32> = (0..n).map(|x| ((x * 7) % 60) as f32).collect();
-        let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-        let sa = dir_horizontal::<true>(&padded, c, &half, &orig, &mut a);
-        let sb = dir_horizontal_up(&padded, c, &half, &orig, &mut b);
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
-        assert!((sa.0 - sb.0).abs() < 1e-3 && (sa.1 - sb.1).abs() < 1e-3);
-        let sa = dir_horizontal::<false>(&padded, c, &half, &orig, &mut a);
-        let sb = dir_horizontal_down(&padded, c, &half, &orig, &mut b);
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
-        assert!((sa.0 - sb.0).abs() < 1e-3 && (sa.1 - sb.1).abs() < 1e-3);
+        // Column ranges that start partly above and partly below the results.
+        let start: Vec<f32> = (0..n).map(|x| ((x * 11) % 70) as f32).collect();
+        let ranges = || (vec![0f32; n], start.clone(), start.clone());
+        for up in [true, false] {
+            let ((mut a, mut la, mut ha), (mut b, mut lb, mut hb)) = (ranges(), ranges());
+            if up {
+                dir_horizontal::<true>(&padded, c, &half, &orig, &mut a, &mut la, &mut ha);
+                dir_horizontal_up(&padded, c, &half, &orig, &mut b, &mut lb, &mut hb);
+            } else {
+                dir_horizontal::<false>(&padded, c, &half, &orig, &mut a, &mut la, &mut ha);
+                dir_horizontal_down(&padded, c, &half, &orig, &mut b, &mut lb, &mut hb);
+            }
+            let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| (x - y).abs() < 1e-3);
+            assert!(close(&a, &b) && close(&la, &lb) && close(&ha, &hb));
+            for x in 0..n {
+                assert_eq!(la[x], start[x].min(a[x]));
+                assert_eq!(ha[x], start[x].max(a[x]));
+            }
+        }
     }
 
     /// The tiled rounds (settled-tile skipping, SIMD passes) against a plain

@@ -176,22 +176,6 @@ pub(crate) trait F32Vec: Copy {
     fn neg_mul_add(self, b: Self, c: Self) -> Self;
     fn max(self, b: Self) -> Self;
     fn min(self, b: Self) -> Self;
-    /// The smallest lane.
-    #[inline(always)]
-    fn min_lane(self) -> f32 {
-        let mut lanes = [0f32; 16];
-        // SAFETY: `lanes` holds 16 ≥ `LANES` floats.
-        unsafe { self.store(lanes.as_mut_ptr()) };
-        lanes[..Self::LANES].iter().fold(f32::INFINITY, |a, &b| a.min(b))
-    }
-    /// The largest lane.
-    #[inline(always)]
-    fn max_lane(self) -> f32 {
-        let mut lanes = [0f32; 16];
-        // SAFETY: `lanes` holds 16 ≥ `LANES` floats.
-        unsafe { self.store(lanes.as_mut_ptr()) };
-        lanes[..Self::LANES].iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-    }
 }
 
 /// Portable eight lanes.
