@@ -339,29 +339,21 @@ impl BandJob<'_> {
             }
         }
         let chunk_px = DIR_CHUNK_TILES * DIR_TILE_W;
-        let mut padded = Vec::new();
+        let (mut pad0, mut pad1) = (Vec::new(), Vec::new());
         let mut ranges = ColumnRanges::new(chunk_px * c);
         let band_rows = band.len() / row_len;
         for (ta, tb) in self.chunks() {
             let (xa, xb) = (self.grid.columns(ta).0, self.grid.columns(tb - 1).1);
             let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
-            // Pixel p sits at (p + radius - xa) * c in `pad`.
-            padded.resize((xb - xa + 2 * radius) * c, 0.0);
-            let pad = &mut padded[..];
-            let off = (cx0 + radius - xa) * c;
+            // Pixel p sits at (p + radius - xa) * c in a padded row.
+            let padded_len = (xb - xa + 2 * radius) * c;
+            pad0.resize(padded_len, 0.0);
+            pad1.resize(padded_len, 0.0);
+            let inner = (cx0 + radius - xa) * c..(cx1 + radius - xa) * c;
             let span = xa * c..xb * c;
             ranges.reset(span.len());
-            for (i, out_row) in band.chunks_exact_mut(row_len).enumerate() {
-                let y = self.y0 + i;
-                let mut taps = [&self.cur[..0]; 2 * MAX_DIR_RADIUS + 1];
-                for (k, tap) in taps[..=2 * radius].iter_mut().enumerate() {
-                    let sy = (y + k)
-                        .checked_sub(radius)
-                        .filter(|&sy| sy < height)
-                        .unwrap_or_else(|| reflect101((y + k) as isize - radius as isize, height));
-                    *tap = &self.cur[sy * row_len + cx0 * c..sy * row_len + cx1 * c];
-                }
-                dir_vertical(&taps[..=2 * radius], self.half, &mut pad[off..off + (cx1 - cx0) * c]);
+            // The horizontal half of row `i`, from its padded vertical result.
+            let mut finish_row = |i: usize, pad: &mut [f32], out_row: &mut [f32]| {
                 let left = (xa as isize - radius as isize)..0;
                 let right = width as isize..(xb + radius) as isize;
                 for p in left.chain(right) {
@@ -372,10 +364,35 @@ impl BandJob<'_> {
                 let out = &mut out_row[span.clone()];
                 let mut groups = RowGroup::of(i, band_rows, radius);
                 let (lo, hi) = ranges.group_mut(groups.next().unwrap());
+                let y = self.y0 + i;
                 let orig_row = &self.original[y * row_len + span.start..y * row_len + span.end];
                 dir_horizontal::<UP>(pad, c, self.half, orig_row, out, lo, hi);
                 for group in groups {
                     ranges.fold(group, out);
+                }
+            };
+            // Rows in pairs: the vertical pass loads each source row once for both.
+            for i in (0..band_rows).step_by(2) {
+                let pair = i + 1 < band_rows;
+                let y = self.y0 + i;
+                let mut taps = [&self.cur[..0]; 2 * MAX_DIR_RADIUS + 2];
+                let taps = &mut taps[..2 * radius + 1 + pair as usize];
+                for (k, tap) in taps.iter_mut().enumerate() {
+                    let sy = (y + k)
+                        .checked_sub(radius)
+                        .filter(|&sy| sy < height)
+                        .unwrap_or_else(|| reflect101((y + k) as isize - radius as isize, height));
+                    *tap = &self.cur[sy * row_len + cx0 * c..sy * row_len + cx1 * c];
+                }
+                let rows = &mut band[i * row_len..];
+                if pair {
+                    dir_vertical_pair(taps, self.half, &mut pad0[inner.clone()], &mut pad1[inner.clone()]);
+                    let (row0, rest) = rows.split_at_mut(row_len);
+                    finish_row(i, &mut pad0, row0);
+                    finish_row(i + 1, &mut pad1, &mut rest[..row_len]);
+                } else {
+                    dir_vertical(taps, self.half, &mut pad0[inner.clone()]);
+                    finish_row(i, &mut pad0, &mut rows[..row_len]);
                 }
             }
             for t in ta..tb {
@@ -606,6 +623,16 @@ fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
         __m512, __m256, dir_vertical_generic(taps, half, out))
 }
 
+/// Vertical pass of two consecutive rows from the `2·radius + 2` rows they
+/// read, each loaded once for both (half the loads of two single passes).
+fn dir_vertical_pair(taps: &[&[f32]], half: &[f32], out0: &mut [f32], out1: &mut [f32]) {
+    with_vectors!(dir_vertical_pair_with [] [] (taps: &[&[f32]], half: &[f32], out0: &mut [f32], out1: &mut [f32]);
+        __m512, __m256, {
+            dir_vertical_generic(&taps[..taps.len() - 1], half, out0);
+            dir_vertical_generic(&taps[1..], half, out1)
+        })
+}
+
 /// Horizontal pass of one row, then max (`UP`) or min with the original;
 /// folds the results into the column ranges `lo`/`hi`.
 fn dir_horizontal<const UP: bool>(
@@ -682,6 +709,61 @@ fn dir_vertical_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out: &mut [f32]) 
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn dir_vertical_pair_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out0: &mut [f32], out1: &mut [f32]) {
+    let n = V::LANES;
+    let lanes = 4 * n;
+    let radius = half.len() - 1;
+    let len = out0.len();
+    let last = 2 * radius + 1;
+    if len < lanes {
+        dir_vertical_generic(&taps[..last], half, out0);
+        return dir_vertical_generic(&taps[1..], half, out1);
+    }
+    assert!(out1.len() == len && taps.len() == last + 1 && taps.iter().all(|t| t.len() >= len));
+    // Weight of source row `j` for output row 0 (rows 0..=2r) and 1 (rows 1..=2r+1).
+    let weight = |j: usize| V::splat(half[j.abs_diff(radius)]);
+    let mut x0 = 0;
+    loop {
+        let s = x0.min(len - lanes);
+        // SAFETY: every tap row and both outputs hold `s + lanes` ≤ len samples (asserted above).
+        unsafe {
+            let load = |j: usize| [0, 1, 2, 3].map(|i| V::load(taps[j].as_ptr().add(s + i * n)));
+            let x = load(0);
+            let w = weight(0);
+            let mut acc0 = x.map(|v| w.mul(v));
+            let x = load(1);
+            let (w, w1) = (weight(1), weight(0));
+            let mut acc1 = x.map(|v| w1.mul(v));
+            for i in 0..4 {
+                acc0[i] = w.mul_add(x[i], acc0[i]);
+            }
+            for j in 2..=2 * radius {
+                let x = load(j);
+                let (w0, w1) = (weight(j), weight(j - 1));
+                for i in 0..4 {
+                    acc0[i] = w0.mul_add(x[i], acc0[i]);
+                    acc1[i] = w1.mul_add(x[i], acc1[i]);
+                }
+            }
+            let x = load(last);
+            let w1 = weight(last - 1);
+            for i in 0..4 {
+                acc1[i] = w1.mul_add(x[i], acc1[i]);
+            }
+            let (o0, o1) = (out0.as_mut_ptr().add(s), out1.as_mut_ptr().add(s));
+            for i in 0..4 {
+                acc0[i].store(o0.add(i * n));
+                acc1[i].store(o1.add(i * n));
+            }
+        }
+        if s + lanes >= len {
+            break;
+        }
+        x0 += lanes;
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -1211,6 +1293,15 @@ mod tests {
         dir_vertical(&taps, &half, &mut a);
         dir_vertical_generic(&taps, &half, &mut b);
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
+        // The pair pass over one more row: its first output is the row above.
+        let extra: Vec<f32> = (0..n).map(|x| ((x * 5) % 41) as f32).collect();
+        let mut pair_taps = taps.clone();
+        pair_taps.push(&extra);
+        let (mut p0, mut p1, mut b1) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+        dir_vertical_pair(&pair_taps, &half, &mut p0, &mut p1);
+        dir_vertical_generic(&pair_taps[1..], &half, &mut b1);
+        assert!(p0.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
+        assert!(p1.iter().zip(&b1).all(|(x, y)| (x - y).abs() < 1e-3));
         let c = 3;
         let padded: Vec<f32> = (0..n + 2 * r * c).map(|x| ((x * 13) % 89) as f32).collect();
         let orig: Vec<f32> = (0..n).map(|x| ((x * 7) % 60) as f32).collect();
