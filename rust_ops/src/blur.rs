@@ -180,6 +180,9 @@ const DIR_TILE_W: usize = 64;
 const DIR_SETTLED: f32 = 4e-6;
 /// Tiles per column chunk of the directional kernel.
 const DIR_CHUNK_TILES: usize = 4;
+/// Rows per sweep of the directional vertical pass (each source row is loaded
+/// once for all of them).
+const DIR_SWEEP_ROWS: usize = 4;
 /// Lanes per register block of the directional kernel.
 const DIR_LANES: usize = 32;
 
@@ -339,7 +342,7 @@ impl BandJob<'_> {
             }
         }
         let chunk_px = DIR_CHUNK_TILES * DIR_TILE_W;
-        let (mut pad0, mut pad1) = (Vec::new(), Vec::new());
+        let mut pads = Vec::new();
         let mut ranges = ColumnRanges::new(chunk_px * c);
         let band_rows = band.len() / row_len;
         for (ta, tb) in self.chunks() {
@@ -347,8 +350,7 @@ impl BandJob<'_> {
             let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
             // Pixel p sits at (p + radius - xa) * c in a padded row.
             let padded_len = (xb - xa + 2 * radius) * c;
-            pad0.resize(padded_len, 0.0);
-            pad1.resize(padded_len, 0.0);
+            pads.resize(DIR_SWEEP_ROWS * padded_len, 0.0);
             let inner = (cx0 + radius - xa) * c..(cx1 + radius - xa) * c;
             let span = xa * c..xb * c;
             ranges.reset(span.len());
@@ -371,12 +373,13 @@ impl BandJob<'_> {
                     ranges.fold(group, out);
                 }
             };
-            // Rows in pairs: the vertical pass loads each source row once for both.
-            for i in (0..band_rows).step_by(2) {
-                let pair = i + 1 < band_rows;
+            // Rows a few at a time: the vertical pass loads each source row once for all.
+            let mut i = 0;
+            while i < band_rows {
+                let rows = [DIR_SWEEP_ROWS, 2, 1].into_iter().find(|&r| i + r <= band_rows).unwrap();
                 let y = self.y0 + i;
-                let mut taps = [&self.cur[..0]; 2 * MAX_DIR_RADIUS + 2];
-                let taps = &mut taps[..2 * radius + 1 + pair as usize];
+                let mut taps = [&self.cur[..0]; 2 * MAX_DIR_RADIUS + DIR_SWEEP_ROWS];
+                let taps = &mut taps[..2 * radius + rows];
                 for (k, tap) in taps.iter_mut().enumerate() {
                     let sy = (y + k)
                         .checked_sub(radius)
@@ -384,16 +387,18 @@ impl BandJob<'_> {
                         .unwrap_or_else(|| reflect101((y + k) as isize - radius as isize, height));
                     *tap = &self.cur[sy * row_len + cx0 * c..sy * row_len + cx1 * c];
                 }
-                let rows = &mut band[i * row_len..];
-                if pair {
-                    dir_vertical_pair(taps, self.half, &mut pad0[inner.clone()], &mut pad1[inner.clone()]);
-                    let (row0, rest) = rows.split_at_mut(row_len);
-                    finish_row(i, &mut pad0, row0);
-                    finish_row(i + 1, &mut pad1, &mut rest[..row_len]);
-                } else {
-                    dir_vertical(taps, self.half, &mut pad0[inner.clone()]);
-                    finish_row(i, &mut pad0, &mut rows[..row_len]);
+                // The vertical results go to the inner parts of `rows` padded rows.
+                let out = &mut pads[inner.start..];
+                match rows {
+                    DIR_SWEEP_ROWS => dir_vertical_rows::<DIR_SWEEP_ROWS>(taps, self.half, out, inner.len(), padded_len),
+                    2 => dir_vertical_rows::<2>(taps, self.half, out, inner.len(), padded_len),
+                    _ => dir_vertical(taps, self.half, &mut out[..inner.len()]),
                 }
+                for (o, pad) in pads.chunks_exact_mut(padded_len).take(rows).enumerate() {
+                    let at = (i + o) * row_len;
+                    finish_row(i + o, pad, &mut band[at..at + row_len]);
+                }
+                i += rows;
             }
             for t in ta..tb {
                 let (x0, x1) = self.grid.columns(t);
@@ -623,14 +628,20 @@ fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
         __m512, __m256, dir_vertical_generic(taps, half, out))
 }
 
-/// Vertical pass of two consecutive rows from the `2·radius + 2` rows they
-/// read, each loaded once for both (half the loads of two single passes).
-fn dir_vertical_pair(taps: &[&[f32]], half: &[f32], out0: &mut [f32], out1: &mut [f32]) {
-    with_vectors!(dir_vertical_pair_with [] [] (taps: &[&[f32]], half: &[f32], out0: &mut [f32], out1: &mut [f32]);
-        __m512, __m256, {
-            dir_vertical_generic(&taps[..taps.len() - 1], half, out0);
-            dir_vertical_generic(&taps[1..], half, out1)
-        })
+/// Vertical pass of `R` consecutive rows from the `2·radius + R` rows they
+/// read, each loaded once for all of them (a single pass loads each row
+/// `2·radius + 1` times). Row `o` goes to `out[o·stride..o·stride + len]`.
+fn dir_vertical_rows<const R: usize>(taps: &[&[f32]], half: &[f32], out: &mut [f32], len: usize, stride: usize) {
+    with_vectors!(dir_vertical_rows_with [const R: usize] [R]
+        (taps: &[&[f32]], half: &[f32], out: &mut [f32], len: usize, stride: usize);
+        __m512, __m256, dir_vertical_rows_portable(taps, half, out, len, stride))
+}
+
+fn dir_vertical_rows_portable(taps: &[&[f32]], half: &[f32], out: &mut [f32], len: usize, stride: usize) {
+    let span = 2 * half.len() - 1;
+    for o in 0..=taps.len() - span {
+        dir_vertical_generic(&taps[o..o + span], half, &mut out[o * stride..o * stride + len]);
+    }
 }
 
 /// Horizontal pass of one row, then max (`UP`) or min with the original;
@@ -711,51 +722,47 @@ fn dir_vertical_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out: &mut [f32]) 
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn dir_vertical_pair_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out0: &mut [f32], out1: &mut [f32]) {
+fn dir_vertical_rows_with<V: F32Vec, const R: usize>(
+    taps: &[&[f32]],
+    half: &[f32],
+    out: &mut [f32],
+    len: usize,
+    stride: usize,
+) {
     let n = V::LANES;
-    let lanes = 4 * n;
+    // Registers per block: AVX-512's 32 hold 4·R accumulators, AVX2's 16 hold 2·R.
+    let b = if n >= 16 { 4 } else { 2 };
+    let lanes = b * n;
     let radius = half.len() - 1;
-    let len = out0.len();
-    let last = 2 * radius + 1;
     if len < lanes {
-        dir_vertical_generic(&taps[..last], half, out0);
-        return dir_vertical_generic(&taps[1..], half, out1);
+        return dir_vertical_rows_portable(taps, half, out, len, stride);
     }
-    assert!(out1.len() == len && taps.len() == last + 1 && taps.iter().all(|t| t.len() >= len));
-    // Weight of source row `j` for output row 0 (rows 0..=2r) and 1 (rows 1..=2r+1).
-    let weight = |j: usize| V::splat(half[j.abs_diff(radius)]);
+    assert!(stride >= len && out.len() >= (R - 1) * stride + len);
+    assert!(taps.len() == 2 * radius + R && taps.iter().all(|t| t.len() >= len));
     let mut x0 = 0;
     loop {
         let s = x0.min(len - lanes);
-        // SAFETY: every tap row and both outputs hold `s + lanes` ≤ len samples (asserted above).
+        // SAFETY: every tap row and each output row hold `s + lanes` ≤ len samples (asserted above).
         unsafe {
-            let load = |j: usize| [0, 1, 2, 3].map(|i| V::load(taps[j].as_ptr().add(s + i * n)));
-            let x = load(0);
-            let w = weight(0);
-            let mut acc0 = x.map(|v| w.mul(v));
-            let x = load(1);
-            let (w, w1) = (weight(1), weight(0));
-            let mut acc1 = x.map(|v| w1.mul(v));
-            for i in 0..4 {
-                acc0[i] = w.mul_add(x[i], acc0[i]);
-            }
-            for j in 2..=2 * radius {
-                let x = load(j);
-                let (w0, w1) = (weight(j), weight(j - 1));
-                for i in 0..4 {
-                    acc0[i] = w0.mul_add(x[i], acc0[i]);
-                    acc1[i] = w1.mul_add(x[i], acc1[i]);
+            let mut acc = [[V::splat(0.0); 4]; R];
+            for (j, tap) in taps.iter().enumerate() {
+                let p = tap.as_ptr().add(s);
+                let x: [V; 4] = std::array::from_fn(|i| if i < b { V::load(p.add(i * n)) } else { V::splat(0.0) });
+                // Source row j is tap j − o of output row o.
+                for (o, acc) in acc.iter_mut().enumerate() {
+                    if j >= o && j - o <= 2 * radius {
+                        let w = V::splat(half[(j - o).abs_diff(radius)]);
+                        for i in 0..b {
+                            acc[i] = w.mul_add(x[i], acc[i]);
+                        }
+                    }
                 }
             }
-            let x = load(last);
-            let w1 = weight(last - 1);
-            for i in 0..4 {
-                acc1[i] = w1.mul_add(x[i], acc1[i]);
-            }
-            let (o0, o1) = (out0.as_mut_ptr().add(s), out1.as_mut_ptr().add(s));
-            for i in 0..4 {
-                acc0[i].store(o0.add(i * n));
-                acc1[i].store(o1.add(i * n));
+            for (o, acc) in acc.iter().enumerate() {
+                let q = out.as_mut_ptr().add(o * stride + s);
+                for i in 0..b {
+                    acc[i].store(q.add(i * n));
+                }
             }
         }
         if s + lanes >= len {
@@ -1297,8 +1304,10 @@ mod tests {
         let extra: Vec<f32> = (0..n).map(|x| ((x * 5) % 41) as f32).collect();
         let mut pair_taps = taps.clone();
         pair_taps.push(&extra);
-        let (mut p0, mut p1, mut b1) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-        dir_vertical_pair(&pair_taps, &half, &mut p0, &mut p1);
+        let mut b1 = vec![0f32; n];
+        let mut pair = vec![0f32; 2 * n];
+        dir_vertical_rows::<2>(&pair_taps, &half, &mut pair, n, n);
+        let (p0, p1) = pair.split_at(n);
         dir_vertical_generic(&pair_taps[1..], &half, &mut b1);
         assert!(p0.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
         assert!(p1.iter().zip(&b1).all(|(x, y)| (x - y).abs() < 1e-3));
