@@ -283,7 +283,7 @@ impl TileGrid {
             let rows = band.len() / row_len;
             ranges.reset(row_len);
             for (i, row) in band.chunks_exact(row_len).enumerate() {
-                for group in RowGroup::of(i, rows, self.radius) {
+                for group in RowGroup::of(i..i + 1, rows, self.radius) {
                     ranges.fold(group, row);
                 }
             }
@@ -354,26 +354,8 @@ impl BandJob<'_> {
             let inner = (cx0 + radius - xa) * c..(cx1 + radius - xa) * c;
             let span = xa * c..xb * c;
             ranges.reset(span.len());
-            // The horizontal half of row `i`, from its padded vertical result.
-            let mut finish_row = |i: usize, pad: &mut [f32], out_row: &mut [f32]| {
-                let left = (xa as isize - radius as isize)..0;
-                let right = width as isize..(xb + radius) as isize;
-                for p in left.chain(right) {
-                    let from = reflect101(p, width) + radius - xa;
-                    let to = (p + radius as isize - xa as isize) as usize;
-                    pad.copy_within(from * c..(from + 1) * c, to * c);
-                }
-                let out = &mut out_row[span.clone()];
-                let mut groups = RowGroup::of(i, band_rows, radius);
-                let (lo, hi) = ranges.group_mut(groups.next().unwrap());
-                let y = self.y0 + i;
-                let orig_row = &self.original[y * row_len + span.start..y * row_len + span.end];
-                dir_horizontal::<UP>(pad, c, self.half, orig_row, out, lo, hi);
-                for group in groups {
-                    ranges.fold(group, out);
-                }
-            };
-            // Rows a few at a time: the vertical pass loads each source row once for all.
+            // Rows a few at a time: the vertical pass loads each source row once
+            // for all, the horizontal pass updates the column ranges once for all.
             let mut i = 0;
             while i < band_rows {
                 let rows = [DIR_SWEEP_ROWS, 2, 1].into_iter().find(|&r| i + r <= band_rows).unwrap();
@@ -394,9 +376,30 @@ impl BandJob<'_> {
                     2 => dir_vertical_rows::<2>(taps, self.half, out, inner.len(), padded_len),
                     _ => dir_vertical(taps, self.half, &mut out[..inner.len()]),
                 }
-                for (o, pad) in pads.chunks_exact_mut(padded_len).take(rows).enumerate() {
-                    let at = (i + o) * row_len;
-                    finish_row(i + o, pad, &mut band[at..at + row_len]);
+                for pad in pads.chunks_exact_mut(padded_len).take(rows) {
+                    let left = (xa as isize - radius as isize)..0;
+                    let right = width as isize..(xb + radius) as isize;
+                    for p in left.chain(right) {
+                        let from = reflect101(p, width) + radius - xa;
+                        let to = (p + radius as isize - xa as isize) as usize;
+                        pad.copy_within(from * c..(from + 1) * c, to * c);
+                    }
+                }
+                let mut groups = RowGroup::of(i..i + rows, band_rows, radius);
+                let (lo, hi) = ranges.group_mut(groups.next().unwrap());
+                let sweep = HorizontalSweep {
+                    padded: &pads,
+                    padded_stride: padded_len,
+                    orig: &self.original[y * row_len + span.start..],
+                    out: &mut band[i * row_len + span.start..],
+                    stride: row_len,
+                    rows,
+                };
+                dir_horizontal::<UP>(sweep, c, self.half, lo, hi);
+                for group in groups {
+                    for o in i..i + rows {
+                        ranges.fold(group, &band[o * row_len + span.start..o * row_len + span.end]);
+                    }
                 }
                 i += rows;
             }
@@ -422,12 +425,23 @@ impl BandJob<'_> {
 /// Min and max of a slice.
 #[inline(always)]
 fn min_max(values: &[f32]) -> (f32, f32) {
-    let (mut l, mut h) = (f32::INFINITY, f32::NEG_INFINITY);
-    for &v in values {
-        l = if v < l { v } else { l };
-        h = if v > h { v } else { h };
+    // Eight independent lanes, so the compiler can keep them in vector registers.
+    let (mut l, mut h) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for i in 0..8 {
+            l[i] = if chunk[i] < l[i] { chunk[i] } else { l[i] };
+            h[i] = if chunk[i] > h[i] { chunk[i] } else { h[i] };
+        }
     }
-    (l, h)
+    for (i, &v) in tail.iter().enumerate() {
+        l[i] = if v < l[i] { v } else { l[i] };
+        h[i] = if v > h[i] { v } else { h[i] };
+    }
+    let lo = l.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+    let hi = h.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    (lo, hi)
 }
 
 /// Which rows of a tile a row counts for: its first `radius` (`Top`), its
@@ -440,9 +454,12 @@ enum RowGroup {
 }
 
 impl RowGroup {
-    /// The groups of row `i` of `rows` (both strips when the tile is short).
-    fn of(i: usize, rows: usize, radius: usize) -> impl Iterator<Item = RowGroup> {
-        let (top, bottom) = (i < radius, i + radius >= rows);
+    /// The group the band rows `sweep` (of `rows`) count for, and `Bottom`
+    /// as well when the band is so short that they also reach its last
+    /// `radius`. A sweep reaching into a strip counts whole for it: a strip's
+    /// range may cover more rows than the strip, never fewer.
+    fn of(sweep: std::ops::Range<usize>, rows: usize, radius: usize) -> impl Iterator<Item = RowGroup> {
+        let (top, bottom) = (sweep.start < radius, sweep.end + radius > rows);
         let first = if top {
             RowGroup::Top
         } else if bottom {
@@ -644,36 +661,46 @@ fn dir_vertical_rows_portable(taps: &[&[f32]], half: &[f32], out: &mut [f32], le
     }
 }
 
-/// Horizontal pass of one row, then max (`UP`) or min with the original;
-/// folds the results into the column ranges `lo`/`hi`.
-fn dir_horizontal<const UP: bool>(
-    padded: &[f32],
-    c: usize,
-    half: &[f32],
-    orig: &[f32],
-    out: &mut [f32],
-    lo: &mut [f32],
-    hi: &mut [f32],
-) {
+/// The rows of one horizontal sweep, each `len` samples: `rows` padded
+/// vertical results `padded_stride` apart (`len + 2·radius·c` samples each),
+/// and the matching rows of the original and of the output, `stride` apart.
+struct HorizontalSweep<'a> {
+    padded: &'a [f32],
+    padded_stride: usize,
+    orig: &'a [f32],
+    out: &'a mut [f32],
+    stride: usize,
+    rows: usize,
+}
+
+/// Horizontal pass of a sweep's rows, then max (`UP`) or min with the
+/// original; folds the results into the column ranges `lo`/`hi` (whose
+/// length is the rows').
+fn dir_horizontal<const UP: bool>(sweep: HorizontalSweep<'_>, c: usize, half: &[f32], lo: &mut [f32], hi: &mut [f32]) {
     with_vectors!(dir_horizontal_with [const UP: bool] [UP]
-        (padded: &[f32], c: usize, half: &[f32], orig: &[f32], out: &mut [f32], lo: &mut [f32], hi: &mut [f32]);
-        __m512, __m256, dir_horizontal_portable::<UP>(padded, c, half, orig, out, lo, hi))
+        (sweep: HorizontalSweep<'_>, c: usize, half: &[f32], lo: &mut [f32], hi: &mut [f32]);
+        __m512, __m256, dir_horizontal_portable::<UP>(sweep, c, half, lo, hi))
 }
 
 #[inline(always)]
 fn dir_horizontal_portable<const UP: bool>(
-    padded: &[f32],
+    sweep: HorizontalSweep<'_>,
     c: usize,
     half: &[f32],
-    orig: &[f32],
-    out: &mut [f32],
     lo: &mut [f32],
     hi: &mut [f32],
 ) {
-    if UP {
-        dir_horizontal_up(padded, c, half, orig, out, lo, hi)
-    } else {
-        dir_horizontal_down(padded, c, half, orig, out, lo, hi)
+    let len = lo.len();
+    let padded_len = len + 2 * (half.len() - 1) * c;
+    for o in 0..sweep.rows {
+        let padded = &sweep.padded[o * sweep.padded_stride..o * sweep.padded_stride + padded_len];
+        let (at, to) = (o * sweep.stride, o * sweep.stride + len);
+        let (orig, out) = (&sweep.orig[at..to], &mut sweep.out[at..to]);
+        if UP {
+            dir_horizontal_up(padded, c, half, orig, out, lo, hi)
+        } else {
+            dir_horizontal_down(padded, c, half, orig, out, lo, hi)
+        }
     }
 }
 
@@ -775,11 +802,9 @@ fn dir_vertical_rows_with<V: F32Vec, const R: usize>(
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn dir_horizontal_with<V: F32Vec, const UP: bool>(
-    padded: &[f32],
+    sweep: HorizontalSweep<'_>,
     c: usize,
     half: &[f32],
-    orig: &[f32],
-    out: &mut [f32],
     lo: &mut [f32],
     hi: &mut [f32],
 ) {
@@ -787,37 +812,49 @@ fn dir_horizontal_with<V: F32Vec, const UP: bool>(
     let lanes = 4 * n;
     let radius = half.len() - 1;
     let m = radius * c;
-    let len = out.len();
+    let len = lo.len();
     if len < lanes {
-        return dir_horizontal_portable::<UP>(padded, c, half, orig, out, lo, hi);
+        return dir_horizontal_portable::<UP>(sweep, c, half, lo, hi);
     }
-    assert!(orig.len() >= len && lo.len() >= len && hi.len() >= len && padded.len() >= len + 2 * m);
+    let HorizontalSweep { padded, padded_stride, orig, out, stride, rows } = sweep;
+    assert!(rows >= 1 && hi.len() == len && padded.len() >= (rows - 1) * padded_stride + len + 2 * m);
+    assert!(orig.len() >= (rows - 1) * stride + len && out.len() >= (rows - 1) * stride + len);
     let pick = |a: V, b: V| if UP { a.max(b) } else { a.min(b) };
     let mut x0 = 0;
     loop {
         let s = x0.min(len - lanes);
-        // SAFETY: `padded` holds `len + 2m` samples and `s + lanes ≤ len`, so every
-        // offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are
-        // `orig`/`out`/`lo`/`hi`. Recomputing an overlapped block is idempotent.
+        // SAFETY: each padded row holds `len + 2m` samples and `s + lanes ≤ len`,
+        // so every offset `m + s ± k·c + lane` (k ≤ radius) is in bounds; so are
+        // the rows of `orig`/`out` and `lo`/`hi` (asserted above). Recomputing an
+        // overlapped block is idempotent.
         unsafe {
-            let w0 = V::splat(half[0]);
-            let p = padded.as_ptr().add(m + s);
-            let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
-            for k in 1..=radius {
-                let w = V::splat(half[k]);
-                let l = p.sub(k * c);
-                let r = p.add(k * c);
+            let (lp, hp) = (lo.as_mut_ptr().add(s), hi.as_mut_ptr().add(s));
+            let mut lov = [0, 1, 2, 3].map(|j| V::load(lp.add(j * n)));
+            let mut hiv = [0, 1, 2, 3].map(|j| V::load(hp.add(j * n)));
+            for o in 0..rows {
+                let w0 = V::splat(half[0]);
+                let p = padded.as_ptr().add(o * padded_stride + m + s);
+                let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
+                for k in 1..=radius {
+                    let w = V::splat(half[k]);
+                    let l = p.sub(k * c);
+                    let r = p.add(k * c);
+                    for j in 0..4 {
+                        acc[j] = w.mul_add(V::load(l.add(j * n)).add(V::load(r.add(j * n))), acc[j]);
+                    }
+                }
+                let g = orig.as_ptr().add(o * stride + s);
+                let q = out.as_mut_ptr().add(o * stride + s);
                 for j in 0..4 {
-                    acc[j] = w.mul_add(V::load(l.add(j * n)).add(V::load(r.add(j * n))), acc[j]);
+                    let v = pick(acc[j], V::load(g.add(j * n)));
+                    v.store(q.add(j * n));
+                    lov[j] = lov[j].min(v);
+                    hiv[j] = hiv[j].max(v);
                 }
             }
-            let g = orig.as_ptr().add(s);
-            let (o, lp, hp) = (out.as_mut_ptr().add(s), lo.as_mut_ptr().add(s), hi.as_mut_ptr().add(s));
             for j in 0..4 {
-                let v = pick(acc[j], V::load(g.add(j * n)));
-                v.store(o.add(j * n));
-                V::load(lp.add(j * n)).min(v).store(lp.add(j * n));
-                V::load(hp.add(j * n)).max(v).store(hp.add(j * n));
+                lov[j].store(lp.add(j * n));
+                hiv[j].store(hp.add(j * n));
             }
         }
         if s + lanes >= len {
@@ -1319,11 +1356,12 @@ mod tests {
         let ranges = || (vec![0f32; n], start.clone(), start.clone());
         for up in [true, false] {
             let ((mut a, mut la, mut ha), (mut b, mut lb, mut hb)) = (ranges(), ranges());
+            let sweep = HorizontalSweep { padded: &padded, padded_stride: 0, orig: &orig, out: &mut a, stride: 0, rows: 1 };
             if up {
-                dir_horizontal::<true>(&padded, c, &half, &orig, &mut a, &mut la, &mut ha);
+                dir_horizontal::<true>(sweep, c, &half, &mut la, &mut ha);
                 dir_horizontal_up(&padded, c, &half, &orig, &mut b, &mut lb, &mut hb);
             } else {
-                dir_horizontal::<false>(&padded, c, &half, &orig, &mut a, &mut la, &mut ha);
+                dir_horizontal::<false>(sweep, c, &half, &mut la, &mut ha);
                 dir_horizontal_down(&padded, c, &half, &orig, &mut b, &mut lb, &mut hb);
             }
             let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(x, y)| (x - y).abs() < 1e-3);
