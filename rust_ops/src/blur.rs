@@ -180,6 +180,8 @@ const DIR_TILE_W: usize = 64;
 const DIR_SETTLED: f32 = 4e-6;
 /// Tiles per column chunk of the directional kernel.
 const DIR_CHUNK_TILES: usize = 4;
+/// Samples after each padded row that a horizontal pass may read (not use).
+const DIR_PAD_SLACK: usize = 32;
 /// Rows per sweep of the directional vertical pass (each source row is loaded
 /// once for all of them).
 const DIR_SWEEP_ROWS: usize = 4;
@@ -349,7 +351,7 @@ impl BandJob<'_> {
             let (xa, xb) = (self.grid.columns(ta).0, self.grid.columns(tb - 1).1);
             let (cx0, cx1) = (xa.saturating_sub(radius), (xb + radius).min(width));
             // Pixel p sits at (p + radius - xa) * c in a padded row.
-            let padded_len = (xb - xa + 2 * radius) * c;
+            let padded_len = (xb - xa + 2 * radius) * c + DIR_PAD_SLACK;
             pads.resize(DIR_SWEEP_ROWS * padded_len, 0.0);
             let inner = (cx0 + radius - xa) * c..(cx1 + radius - xa) * c;
             let span = xa * c..xb * c;
@@ -677,6 +679,19 @@ struct HorizontalSweep<'a> {
 /// original; folds the results into the column ranges `lo`/`hi` (whose
 /// length is the rows').
 fn dir_horizontal<const UP: bool>(sweep: HorizontalSweep<'_>, c: usize, half: &[f32], lo: &mut [f32], hi: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if c == 1 && lo.len() >= 16 && crate::simd::has_avx512() {
+        macro_rules! by_radius {
+            ($($r:literal)*) => {
+                match half.len() - 1 {
+                    // SAFETY: `has_avx512` just confirmed the CPU features.
+                    $($r => return unsafe { dir_horizontal_mono_avx512::<$r, UP>(sweep, half, lo, hi) },)*
+                    _ => {}
+                }
+            };
+        }
+        by_radius!(1 2 3 4 5 6 7 8 9 10 11 12);
+    }
     with_vectors!(dir_horizontal_with [const UP: bool] [UP]
         (sweep: HorizontalSweep<'_>, c: usize, half: &[f32], lo: &mut [f32], hi: &mut [f32]);
         __m512, __m256, dir_horizontal_portable::<UP>(sweep, c, half, lo, hi))
@@ -796,6 +811,68 @@ fn dir_vertical_rows_with<V: F32Vec, const R: usize>(
             break;
         }
         x0 += lanes;
+    }
+}
+
+/// The horizontal sweep of one-channel rows at radius `R` on AVX-512. An
+/// output vector's taps are shifted copies of the row; unaligned loads of
+/// them split cache lines, so each vector's taps are built from two or three
+/// loads by two-source permutes instead.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dir_horizontal_mono_avx512<const R: usize, const UP: bool>(
+    sweep: HorizontalSweep<'_>,
+    half: &[f32],
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let len = lo.len();
+    let HorizontalSweep { padded, padded_stride, orig, out, stride, rows } = sweep;
+    assert!(half.len() == R + 1 && R <= MAX_DIR_RADIUS && len >= 16 && rows >= 1 && hi.len() == len);
+    assert!(padded.len() >= (rows - 1) * padded_stride + len + 32 && padded_stride >= len + 2 * R);
+    assert!(orig.len() >= (rows - 1) * stride + len && out.len() >= (rows - 1) * stride + len);
+    // Tap at window offset o (0..=2R) is lanes o%16.. of the pair (b[o/16], b[o/16 + 1]).
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let idx: [__m512i; 2 * MAX_DIR_RADIUS + 1] =
+        std::array::from_fn(|o| _mm512_add_epi32(lanes, _mm512_set1_epi32((o % 16) as i32)));
+    let w: [__m512; MAX_DIR_RADIUS + 1] = std::array::from_fn(|k| _mm512_set1_ps(half[k.min(R)]));
+    let tap = |b: &[__m512; 3], o: usize| {
+        if o.is_multiple_of(16) {
+            b[o / 16]
+        } else {
+            _mm512_permutex2var_ps(b[o / 16], idx[o], b[o / 16 + 1])
+        }
+    };
+    let mut x0 = 0;
+    loop {
+        let s = x0.min(len - 16);
+        // SAFETY: rows of `padded` hold `len + 32` readable samples (asserted
+        // above) and `s + 48 ≤ len + 32`; `orig`/`out`/`lo`/`hi` hold `s + 16`.
+        unsafe {
+            let mut lov = _mm512_loadu_ps(lo.as_ptr().add(s));
+            let mut hiv = _mm512_loadu_ps(hi.as_ptr().add(s));
+            for o in 0..rows {
+                let p = padded.as_ptr().add(o * padded_stride + s);
+                let third = if R > 8 { _mm512_loadu_ps(p.add(32)) } else { _mm512_setzero_ps() };
+                let b = [_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)), third];
+                let mut acc = _mm512_mul_ps(w[0], tap(&b, R));
+                for k in 1..=R {
+                    acc = _mm512_fmadd_ps(w[k], _mm512_add_ps(tap(&b, R - k), tap(&b, R + k)), acc);
+                }
+                let g = _mm512_loadu_ps(orig.as_ptr().add(o * stride + s));
+                let v = if UP { _mm512_max_ps(acc, g) } else { _mm512_min_ps(acc, g) };
+                _mm512_storeu_ps(out.as_mut_ptr().add(o * stride + s), v);
+                lov = _mm512_min_ps(lov, v);
+                hiv = _mm512_max_ps(hiv, v);
+            }
+            _mm512_storeu_ps(lo.as_mut_ptr().add(s), lov);
+            _mm512_storeu_ps(hi.as_mut_ptr().add(s), hiv);
+        }
+        if s + 16 >= len {
+            break;
+        }
+        x0 += 16;
     }
 }
 
@@ -1369,6 +1446,42 @@ mod tests {
             for x in 0..n {
                 assert_eq!(la[x], start[x].min(a[x]));
                 assert_eq!(ha[x], start[x].max(a[x]));
+            }
+        }
+    }
+
+    /// One-channel sweeps (the permute kernel on AVX-512) at every radius, on
+    /// several rows and ragged lengths, against the portable row pass.
+    #[test]
+    fn directional_one_channel_sweeps_match_portable() {
+        for radius in 1..=MAX_DIR_RADIUS {
+            let half: Vec<f32> = (0..=radius).map(|k| 1.0 / (1.0 + k as f32)).collect();
+            for len in [16, 37, 100] {
+                let (rows, stride, padded_stride) = (3, len + 5, len + 2 * radius + DIR_PAD_SLACK);
+                let padded: Vec<f32> = (0..rows * padded_stride).map(|x| ((x * 13) % 89) as f32).collect();
+                let orig: Vec<f32> = (0..rows * stride).map(|x| ((x * 7) % 60) as f32).collect();
+                for up in [true, false] {
+                    let (mut out, mut lo, mut hi) = (vec![0f32; rows * stride], vec![50f32; len], vec![50f32; len]);
+                    let sweep = HorizontalSweep { padded: &padded, padded_stride, orig: &orig, out: &mut out, stride, rows };
+                    if up {
+                        dir_horizontal::<true>(sweep, 1, &half, &mut lo, &mut hi);
+                    } else {
+                        dir_horizontal::<false>(sweep, 1, &half, &mut lo, &mut hi);
+                    }
+                    let (mut lo2, mut hi2) = (vec![50f32; len], vec![50f32; len]);
+                    for o in 0..rows {
+                        let pad = &padded[o * padded_stride..o * padded_stride + len + 2 * radius];
+                        let (g, mut row) = (&orig[o * stride..o * stride + len], vec![0f32; len]);
+                        if up {
+                            dir_horizontal_up(pad, 1, &half, g, &mut row, &mut lo2, &mut hi2);
+                        } else {
+                            dir_horizontal_down(pad, 1, &half, g, &mut row, &mut lo2, &mut hi2);
+                        }
+                        let ours = &out[o * stride..o * stride + len];
+                        assert!(ours.iter().zip(&row).all(|(a, b)| (a - b).abs() < 1e-3), "radius {radius} len {len}");
+                    }
+                    assert!(lo.iter().zip(&lo2).chain(hi.iter().zip(&hi2)).all(|(a, b)| (a - b).abs() < 1e-3));
+                }
             }
         }
     }
