@@ -376,7 +376,7 @@ impl BandJob<'_> {
                 match rows {
                     DIR_SWEEP_ROWS => dir_vertical_rows::<DIR_SWEEP_ROWS>(taps, self.half, out, inner.len(), padded_len),
                     2 => dir_vertical_rows::<2>(taps, self.half, out, inner.len(), padded_len),
-                    _ => dir_vertical(taps, self.half, &mut out[..inner.len()]),
+                    _ => dir_vertical_rows::<1>(taps, self.half, out, inner.len(), padded_len),
                 }
                 for pad in pads.chunks_exact_mut(padded_len).take(rows) {
                     let left = (xa as isize - radius as isize)..0;
@@ -640,13 +640,6 @@ macro_rules! dir_horizontal_fn {
 dir_horizontal_fn!(dir_horizontal_up, true);
 dir_horizontal_fn!(dir_horizontal_down, false);
 
-/// Vertical pass of one tile row (see `dir_vertical_generic`), over the
-/// widest vector type the CPU has.
-fn dir_vertical(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-    with_vectors!(dir_vertical_with [] [] (taps: &[&[f32]], half: &[f32], out: &mut [f32]);
-        __m512, __m256, dir_vertical_generic(taps, half, out))
-}
-
 /// Vertical pass of `R` consecutive rows from the `2·radius + R` rows they
 /// read, each loaded once for all of them (a single pass loads each row
 /// `2·radius + 1` times). Row `o` goes to `out[o·stride..o·stride + len]`.
@@ -719,48 +712,9 @@ fn dir_horizontal_portable<const UP: bool>(
     }
 }
 
-// The directional passes over a vector type: four registers per block (32
-// lanes with AVX2, 64 with AVX-512), the last block overlapping the one
-// before; rows shorter than a block take the portable passes.
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn dir_vertical_with<V: F32Vec>(taps: &[&[f32]], half: &[f32], out: &mut [f32]) {
-    let n = V::LANES;
-    let lanes = 4 * n;
-    let radius = half.len() - 1;
-    let len = out.len();
-    if len < lanes {
-        return dir_vertical_generic(taps, half, out);
-    }
-    assert!(len >= lanes && taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= len));
-    let mut x0 = 0;
-    loop {
-        let s = x0.min(len - lanes);
-        // SAFETY: every tap row and `out` hold `s + lanes` ≤ len samples (asserted above).
-        unsafe {
-            let w0 = V::splat(half[0]);
-            let p = taps[radius].as_ptr().add(s);
-            let mut acc = [0, 1, 2, 3].map(|j| w0.mul(V::load(p.add(j * n))));
-            for k in 1..=radius {
-                let w = V::splat(half[k]);
-                let p = taps[radius - k].as_ptr().add(s);
-                let q = taps[radius + k].as_ptr().add(s);
-                for j in 0..4 {
-                    acc[j] = w.mul_add(V::load(p.add(j * n)).add(V::load(q.add(j * n))), acc[j]);
-                }
-            }
-            let o = out.as_mut_ptr().add(s);
-            for j in 0..4 {
-                acc[j].store(o.add(j * n));
-            }
-        }
-        if s + lanes >= len {
-            break;
-        }
-        x0 += lanes;
-    }
-}
+// The directional passes over a vector type: blocks of up to four registers
+// per row (32 lanes with AVX2, 64 with AVX-512), the last block overlapping
+// the one before; rows shorter than a block take the portable passes.
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -1411,7 +1365,7 @@ mod tests {
         let rows: Vec<Vec<f32>> = (0..=2 * r).map(|k| (0..n).map(|x| ((x * 31 + k * 17) % 97) as f32).collect()).collect();
         let taps: Vec<&[f32]> = rows.iter().map(|v| v.as_slice()).collect();
         let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
-        dir_vertical(&taps, &half, &mut a);
+        dir_vertical_rows::<1>(&taps, &half, &mut a, n, n);
         dir_vertical_generic(&taps, &half, &mut b);
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
         // The pair pass over one more row: its first output is the row above.
