@@ -1,7 +1,8 @@
 //! Times the blur kernels on a synthetic RGBA image:
 //! `cargo run --release --no-default-features --example blurbench -- 1024 1,2,8,64 [up|down]`;
 //! `MASK=file` times a raw `size`×`size` one-channel image instead (e.g. the
-//! benchmark's mask, written with `numpy.ndarray.tofile`).
+//! benchmark's mask, written with `numpy.ndarray.tofile`); `SIMD=avx2` or
+//! `SIMD=portable` caps the vector tier.
 use std::time::Instant;
 
 use sfumato_ops::blur::{gaussian_blur, Direction};
@@ -30,6 +31,11 @@ fn main() {
             }
         })
         .collect();
+    match std::env::var("SIMD").as_deref() {
+        Ok("avx2") => sfumato_ops::simd::cap_level(sfumato_ops::simd::SimdLevel::Avx2),
+        Ok("portable") => sfumato_ops::simd::cap_level(sfumato_ops::simd::SimdLevel::Portable),
+        _ => {}
+    }
     let px = if let Ok(f) = std::env::var("MASK") { std::fs::read(f).unwrap() } else { px };
     let img = ImageView::new(&px, size, size, c).unwrap();
     for sigma in sigmas {

@@ -612,26 +612,43 @@ macro_rules! dir_horizontal_fn {
                 let m = radius * c;
                 let n = out.len();
                 let mut x0 = 0;
-                while x0 < n {
-                    // Whole blocks of L lanes, then the tail one sample at a time.
-                    let lanes = if n - x0 >= L { L } else { 1 };
+                // Whole blocks of L lanes (fixed-size arrays, so they vectorise).
+                while x0 + L <= n {
                     let mut acc = [0f32; L];
-                    for i in 0..lanes {
-                        acc[i] = half[0] * padded[m + x0 + i];
+                    let centre: &[f32; L] = padded[m + x0..m + x0 + L].try_into().unwrap();
+                    for i in 0..L {
+                        acc[i] = half[0] * centre[i];
                     }
                     for k in 1..=radius {
                         let w = half[k];
-                        for i in 0..lanes {
-                            acc[i] += w * (padded[m + x0 + i - k * c] + padded[m + x0 + i + k * c]);
+                        let a: &[f32; L] = padded[m + x0 - k * c..m + x0 - k * c + L].try_into().unwrap();
+                        let b: &[f32; L] = padded[m + x0 + k * c..m + x0 + k * c + L].try_into().unwrap();
+                        for i in 0..L {
+                            acc[i] += w * (a[i] + b[i]);
                         }
                     }
-                    for i in 0..lanes {
-                        let v = dir_pick::<$up>(acc[i], orig[x0 + i]);
-                        out[x0 + i] = v;
-                        lo[x0 + i] = if v < lo[x0 + i] { v } else { lo[x0 + i] };
-                        hi[x0 + i] = if v > hi[x0 + i] { v } else { hi[x0 + i] };
+                    let o: &[f32; L] = orig[x0..x0 + L].try_into().unwrap();
+                    let lo: &mut [f32; L] = (&mut lo[x0..x0 + L]).try_into().unwrap();
+                    let hi: &mut [f32; L] = (&mut hi[x0..x0 + L]).try_into().unwrap();
+                    for i in 0..L {
+                        let v = dir_pick::<$up>(acc[i], o[i]);
+                        acc[i] = v;
+                        lo[i] = if v < lo[i] { v } else { lo[i] };
+                        hi[i] = if v > hi[i] { v } else { hi[i] };
                     }
-                    x0 += lanes;
+                    out[x0..x0 + L].copy_from_slice(&acc);
+                    x0 += L;
+                }
+                // The tail one sample at a time.
+                for x in x0..n {
+                    let mut acc = half[0] * padded[m + x];
+                    for k in 1..=radius {
+                        acc += half[k] * (padded[m + x - k * c] + padded[m + x + k * c]);
+                    }
+                    let v = dir_pick::<$up>(acc, orig[x]);
+                    out[x] = v;
+                    lo[x] = if v < lo[x] { v } else { lo[x] };
+                    hi[x] = if v > hi[x] { v } else { hi[x] };
                 }
             }
         }
