@@ -2,7 +2,8 @@
 //! `cargo run --release --no-default-features --example blurbench -- 1024 1,2,8,64 [up|down]`;
 //! `MASK=file` times a raw `size`×`size` one-channel image instead (e.g. the
 //! benchmark's mask, written with `numpy.ndarray.tofile`); `SIMD=avx2` or
-//! `SIMD=portable` caps the vector tier.
+//! `SIMD=portable` caps the vector tier; `CHANNELS=4` runs UP/DOWN on a
+//! four-channel copy of the mask.
 use std::time::Instant;
 
 use sfumato_ops::blur::{gaussian_blur, Direction};
@@ -14,8 +15,8 @@ fn main() {
     let sigmas: Vec<f64> =
         args.get(2).map(|s| s.split(',').map(|v| v.parse().unwrap()).collect()).unwrap_or(vec![1.0, 2.0, 8.0, 64.0]);
     let (dir, c) = match args.get(3).map(|s| s.as_str()) {
-        Some("up") => (Direction::Up, 1),
-        Some("down") => (Direction::Down, 1),
+        Some("up") => (Direction::Up, channels()),
+        Some("down") => (Direction::Down, channels()),
         _ => (Direction::None, 4),
     };
     let mut s = 1u64;
@@ -36,7 +37,10 @@ fn main() {
         Ok("portable") => sfumato_ops::simd::cap_level(sfumato_ops::simd::SimdLevel::Portable),
         _ => {}
     }
-    let px = if let Ok(f) = std::env::var("MASK") { std::fs::read(f).unwrap() } else { px };
+    let px = match std::env::var("MASK") {
+        Ok(f) => std::fs::read(f).unwrap().into_iter().flat_map(|v| std::iter::repeat_n(v, c)).collect(),
+        Err(_) => px,
+    };
     let img = ImageView::new(&px, size, size, c).unwrap();
     for sigma in sigmas {
         let mut best = f64::MAX;
@@ -48,4 +52,9 @@ fn main() {
         }
         println!("{size} sigma {sigma}: {:.3} ms", best * 1e3);
     }
+}
+
+/// Channels of the UP/DOWN image (`CHANNELS`, default 1).
+fn channels() -> usize {
+    std::env::var("CHANNELS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
 }
