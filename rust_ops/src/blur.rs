@@ -127,11 +127,14 @@ fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64, dst: &mut [T]) {
 
 /// The reference's iteration: `DIRECTIONAL_ROUNDS` blurs at σ/16, each
 /// followed by a per-pixel max (UP) or min (DOWN) with the original; the state
-/// stays f32 between rounds and is rounded once at the end.
+/// stays f32 between rounds and is rounded once at the end. Rounds whose
+/// kernel radius is at most `MAX_DIR_RADIUS` run the exact kernel over tiles;
+/// wider ones a whole blur per round.
 fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, up: bool, dst: &mut [T]) {
     let round_sigma = sigma / (DIRECTIONAL_ROUNDS as f64).sqrt();
     let original: Vec<f32> = src.data.iter().map(|v| v.to_f32()).collect();
-    let state = if kernel_radius(round_sigma) > 0 && round_sigma < IIR_MIN_SIGMA {
+    let radius = kernel_radius(round_sigma);
+    let state = if radius > 0 && radius <= MAX_DIR_RADIUS {
         let half = kernel_half(round_sigma);
         let (h, w, c) = (src.height, src.width, src.channels);
         if up {
@@ -143,7 +146,7 @@ fn blur_directional<T: Sample>(src: ImageView<'_, T>, sigma: f64, up: bool, dst:
         let pick: fn(f32, f32) -> f32 = if up { f32::max } else { f32::min };
         let mut state = original.clone();
         let mut next = vec![0f32; original.len()];
-        if kernel_radius(round_sigma) > 0 {
+        if radius > 0 {
             let row_len = src.row_len();
             for _ in 0..DIRECTIONAL_ROUNDS {
                 let view = ImageView { data: &state, height: src.height, width: src.width, channels: src.channels };
@@ -544,8 +547,13 @@ impl TileStats {
     const EMPTY: TileStats = TileStats { parts: [[(f32::INFINITY, f32::NEG_INFINITY); 3]; 3] };
 }
 
-/// Largest kernel radius the directional tiles take (σ < `IIR_MIN_SIGMA`).
-const MAX_DIR_RADIUS: usize = 12;
+/// Largest kernel radius the directional tiles take (round σ up to ≈ 10.5, a
+/// directional σ up to ≈ 170): the exact kernel with tile skipping beats a
+/// recursive blur of the whole image per round far past where a single blur
+/// switches over. The bound keeps footprints within neighbouring tiles.
+const MAX_DIR_RADIUS: usize = 32;
+/// Largest radius of the one-channel permute pass (its taps span three vectors).
+const MAX_PERMUTE_RADIUS: usize = 16;
 
 multiversion! {
     /// Vertical pass of one tile row: `out = w0·t[r] + Σ w_k (t[r−k] + t[r+k])`.
@@ -700,7 +708,7 @@ fn dir_horizontal<const UP: bool>(sweep: HorizontalSweep<'_>, c: usize, half: &[
                 }
             };
         }
-        by_radius!(1 2 3 4 5 6 7 8 9 10 11 12);
+        by_radius!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
     }
     with_vectors!(dir_horizontal_with [const UP: bool] [UP]
         (sweep: HorizontalSweep<'_>, c: usize, half: &[f32], lo: &mut [f32], hi: &mut [f32]);
@@ -800,14 +808,14 @@ unsafe fn dir_horizontal_mono_avx512<const R: usize, const UP: bool>(
     use std::arch::x86_64::*;
     let len = lo.len();
     let HorizontalSweep { padded, padded_stride, orig, out, stride, rows } = sweep;
-    assert!(half.len() == R + 1 && R <= MAX_DIR_RADIUS && len >= 16 && rows >= 1 && hi.len() == len);
+    assert!(half.len() == R + 1 && R <= MAX_PERMUTE_RADIUS && len >= 16 && rows >= 1 && hi.len() == len);
     assert!(padded.len() >= (rows - 1) * padded_stride + len + 32 && padded_stride >= len + 2 * R);
     assert!(orig.len() >= (rows - 1) * stride + len && out.len() >= (rows - 1) * stride + len);
     // Tap at window offset o (0..=2R) is lanes o%16.. of the pair (b[o/16], b[o/16 + 1]).
     let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    let idx: [__m512i; 2 * MAX_DIR_RADIUS + 1] =
+    let idx: [__m512i; 2 * MAX_PERMUTE_RADIUS + 1] =
         std::array::from_fn(|o| _mm512_add_epi32(lanes, _mm512_set1_epi32((o % 16) as i32)));
-    let w: [__m512; MAX_DIR_RADIUS + 1] = std::array::from_fn(|k| _mm512_set1_ps(half[k.min(R)]));
+    let w: [__m512; MAX_PERMUTE_RADIUS + 1] = std::array::from_fn(|k| _mm512_set1_ps(half[k.min(R)]));
     let tap = |b: &[__m512; 3], o: usize| {
         if o.is_multiple_of(16) {
             b[o / 16]

@@ -125,7 +125,7 @@ def ellipse_mask(size: int, seed: int, width: int | None = None) -> np.ndarray:
     return (m * 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize("sigma", [4.0, 16.0, 32.0, 80.0])
+@pytest.mark.parametrize("sigma", [4.0, 16.0, 32.0, 80.0, 160.0, 240.0])
 @pytest.mark.parametrize("direction", [1, 2])
 def test_directional_matches_256_rounds(sigma, direction):
     mask = ellipse_mask(72, int(sigma))
