@@ -3,7 +3,8 @@
 //! `MASK=file` times a raw `size`×`size` one-channel image instead (e.g. the
 //! benchmark's mask, written with `numpy.ndarray.tofile`); `SIMD=avx2` or
 //! `SIMD=portable` caps the vector tier; `CHANNELS=4` runs UP/DOWN on a
-//! four-channel copy of the mask.
+//! four-channel copy of the mask, `CHANNELS=1` or `3` the plain blur on
+//! one or three channels.
 use std::time::Instant;
 
 use sfumato_ops::blur::{gaussian_blur, Direction};
@@ -15,9 +16,9 @@ fn main() {
     let sigmas: Vec<f64> =
         args.get(2).map(|s| s.split(',').map(|v| v.parse().unwrap()).collect()).unwrap_or(vec![1.0, 2.0, 8.0, 64.0]);
     let (dir, c) = match args.get(3).map(|s| s.as_str()) {
-        Some("up") => (Direction::Up, channels()),
-        Some("down") => (Direction::Down, channels()),
-        _ => (Direction::None, 4),
+        Some("up") => (Direction::Up, channels(1)),
+        Some("down") => (Direction::Down, channels(1)),
+        _ => (Direction::None, channels(4)),
     };
     let mut s = 1u64;
     let px: Vec<u8> = (0..size * size * c)
@@ -54,7 +55,7 @@ fn main() {
     }
 }
 
-/// Channels of the UP/DOWN image (`CHANNELS`, default 1).
-fn channels() -> usize {
-    std::env::var("CHANNELS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
+/// Channels of the image (`CHANNELS`, default 1 for UP/DOWN, 4 otherwise).
+fn channels(default: usize) -> usize {
+    std::env::var("CHANNELS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }

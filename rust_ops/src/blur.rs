@@ -1257,7 +1257,7 @@ multiversion! {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Float64 reference: the exact separable kernel with reflect-101 borders.
@@ -1289,7 +1289,7 @@ mod tests {
         out
     }
 
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<u8> {
         let mut s = seed;
         (0..n)
             .map(|_| {
