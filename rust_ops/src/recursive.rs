@@ -214,9 +214,6 @@ fn vertical_block_with<V: F32Vec, S: Sample, const C: usize, const L: usize>(
     let h = src.height;
     let lanes = px * C;
     let rows_per_band = L / C;
-    // A band's block (its rows at x0..x0 + px) is one contiguous run of the
-    // intermediate: gather it here and write it out whole once its first row
-    // is done (the anti-causal sweep finishes rows bottom-up).
     let store = |y: usize, vals: &[f32; L]| {
         let band_start = (y / rows_per_band * src.width + x0) * L + (y % rows_per_band) * C;
         for p in 0..px {
