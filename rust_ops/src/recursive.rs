@@ -86,18 +86,6 @@ const fn block_pixels(c: usize) -> usize {
     }
 }
 
-/// Floats per pixel in a row of the banded intermediate. Three channels are
-/// padded to four: one 16-byte store per pixel instead of an 8- and a 4-byte
-/// one, which kept the store buffer full while the intermediate's lines
-/// came in from memory (2048² RGB: 13.9 → 11.2 ms).
-const fn slot_floats(c: usize) -> usize {
-    if c == 1 {
-        1
-    } else {
-        4
-    }
-}
-
 /// Lines ahead of the sweep whose data is prefetched.
 const PREFETCH_AHEAD: usize = 8;
 /// Most registers one lane block spans (48 floats of 8 lanes).
@@ -142,19 +130,17 @@ fn blur_channels<S: Sample, D: Send, const C: usize, const L: usize>(
 ) {
     let (h, w) = (src.height, src.width);
     let block = L / C;
-    let band_rows = L / slot_floats(C);
+    let band_rows = block;
     let vertical = Deriche::new(sigma, h);
     let horizontal = Deriche::new(sigma, w);
     let banded_len = h.div_ceil(band_rows) * w * L;
-    // Cache-line aligned, so streamed slots fill whole lines.
+    // Cache-line aligned, so streamed blocks are whole lines.
     let mut scratch = Scratch::take(banded_len + 16);
     let scratch = scratch.as_mut_slice();
     let align = scratch.as_ptr().align_offset(64);
     let banded = &mut scratch[align..align + banded_len];
-    // Only four channels stream: a row of a block fills one slot in each of
-    // its pixels' lines, and the 16 lines of a three-channel block are more
-    // than the write-combining buffers hold (2048² RGB: 11 → 18 ms).
-    let stream = stream && C == 4 && cfg!(target_arch = "x86_64");
+    // One channel's 4-byte slots do not stream (see `BlockWriter`).
+    let stream = stream && C != 1 && cfg!(target_arch = "x86_64");
     let shared = SharedBands { ptr: banded.as_mut_ptr(), stream };
     (0..w.div_ceil(block)).into_par_iter().for_each_init(
         || vec![0f32; h * L],
@@ -188,7 +174,7 @@ struct Band {
 #[derive(Clone, Copy)]
 struct SharedBands {
     ptr: *mut f32,
-    /// Written with non-temporal stores (see `write_slot`).
+    /// Written with non-temporal stores (see `BlockWriter`).
     stream: bool,
 }
 // SAFETY: column blocks write disjoint slots (see `vertical_block_with`).
@@ -198,8 +184,7 @@ unsafe impl Sync for SharedBands {}
 
 /// Pixels `x0..x0 + px` of every row, filtered down the image into their
 /// slots of the banded intermediate: band `y / B`, position `x`, lanes
-/// `(y % B)·S..` where a slot is `S = slot_floats(C)` floats and `B = L / S`
-/// rows make a band.
+/// `(y % B)·C..` where `B = L / C` rows make a band.
 fn vertical_block<S: Sample, const C: usize, const L: usize>(
     src: ImageView<'_, S>,
     x0: usize,
@@ -231,7 +216,7 @@ fn vertical_block_with<V: F32Vec, S: Sample, const C: usize, const L: usize>(
 ) {
     let h = src.height;
     let lanes = px * C;
-    let store = BlockWriter::<C> { out, x0, px, width: src.width };
+    let store = BlockWriter::<C, L>::new(out, x0, px, src.width);
     let n = V::LANES;
     let mut partial = [0f32; L];
     let prefetch = |y: usize| prefetch_span(&src.row(y)[x0 * C..x0 * C + lanes]);
@@ -307,8 +292,7 @@ fn horizontal_block_with<V: F32Vec, D, F: Finish<D>, const C: usize, const L: us
     finish: &F,
 ) {
     let Band { y0, rows: nr, width: w } = band;
-    let slot = slot_floats(C);
-    let lanes = nr * slot;
+    let lanes = nr * C;
     let row_len = w * C;
     let mut pending = [[0f32; L]; OUT_CHUNK];
     let mut run = [[0f32; L]; OUT_CHUNK];
@@ -340,7 +324,7 @@ fn horizontal_block_with<V: F32Vec, D, F: Finish<D>, const C: usize, const L: us
                 let run = run.as_flattened_mut();
                 for r in 0..nr {
                     for k in 0..count {
-                        run[k * C..(k + 1) * C].copy_from_slice(&pending[k][r * slot..r * slot + C]);
+                        run[k * C..(k + 1) * C].copy_from_slice(&pending[k][r * C..(r + 1) * C]);
                     }
                     let at = r * row_len + x * C;
                     finish(y0 + r, x, &run[..count * C], &mut rows[at..at + count * C]);
@@ -363,64 +347,122 @@ impl<const L: usize, F: FnMut(usize, &[f32; L])> RowSink<L> for F {
     }
 }
 
-/// Writes one column block's filtered rows into its pixels' slots of the
-/// banded intermediate. A sink rather than a closure so that it is always
-/// inlined into the sweep: a call there would spill the filter state held
-/// in vector registers.
-struct BlockWriter<const C: usize> {
+/// Floats in one band's part of a three-channel column block (`L·L / C`).
+const RGB_BLOCK_FLOATS: usize = 48 * 16;
+
+/// Writes one column block's filtered rows into the banded intermediate.
+/// A sink rather than a closure so that it is always inlined into the
+/// sweep: a call there would spill the filter state held in vector registers.
+///
+/// One and four channels go straight to each pixel's slot (four by
+/// non-temporal stores when streaming: a band's four rows fill a line, and
+/// the block's eight lines fit the write-combining buffers). Three-channel
+/// slots are 12 bytes and a block has 16 pixels, too many lines in flight
+/// for either way (every store waited on memory), so their rows are
+/// collected in a tile until the band is complete, then turned x-major and
+/// written as one contiguous run.
+struct BlockWriter<const C: usize, const L: usize> {
     out: SharedBands,
     x0: usize,
     px: usize,
     width: usize,
+    /// Three channels: the band's rows as the sweep finished them, row-major.
+    tile: [f32; RGB_BLOCK_FLOATS],
+    /// The same, x-major: at each pixel its rows × channels.
+    block: [f32; RGB_BLOCK_FLOATS],
 }
 
-impl<const C: usize, const L: usize> RowSink<L> for BlockWriter<C> {
+impl<const C: usize, const L: usize> BlockWriter<C, L> {
+    fn new(out: SharedBands, x0: usize, px: usize, width: usize) -> Self {
+        BlockWriter { out, x0, px, width, tile: [0.0; RGB_BLOCK_FLOATS], block: [0.0; RGB_BLOCK_FLOATS] }
+    }
+
+    /// Row `y` to its pixels' slots.
     #[inline(always)]
-    fn put(&mut self, y: usize, vals: &[f32; L]) {
-        let slot = slot_floats(C);
-        let rows_per_band = L / slot;
-        let band_start = (y / rows_per_band * self.width + self.x0) * L + (y % rows_per_band) * slot;
+    fn write_slots(&mut self, y: usize, vals: &[f32; L]) {
+        let rows = L / C;
+        let band_start = (y / rows * self.width + self.x0) * L + (y % rows) * C;
         for p in 0..self.px {
-            // A three-channel slot's fourth float is the next pixel's first
-            // channel (never read); the block's last pixel has none.
-            let padded;
-            let value = if C == 3 && p + 1 == L / 3 {
-                padded = [vals[L - 3], vals[L - 2], vals[L - 1], 0.0];
-                &padded[..]
-            } else {
-                &vals[p * C..p * C + slot]
-            };
-            // Only four-channel slots stream. Testing `C` keeps the streaming
-            // branch out of the other builds: a run-time test alone in this
-            // loop made three channels 20 % slower.
             // SAFETY: the slot of pixel (y, x0 + p) lies inside the intermediate
             // (`ceil(h / B)·w·L` floats), is 16-byte aligned when four floats
             // wide, and belongs to this column block alone.
-            unsafe { write_slot(self.out.ptr.add(band_start + p * L), value, C == 4 && self.out.stream) };
+            unsafe {
+                let dst = self.out.ptr.add(band_start + p * L);
+                // Testing `C` keeps the streaming branch out of the other
+                // builds: a run-time test alone here cost 20 %.
+                if C == 4 && self.out.stream {
+                    stream_run(dst, &vals[p * C..p * C + C]);
+                } else {
+                    std::ptr::copy_nonoverlapping(vals.as_ptr().add(p * C), dst, C);
+                }
+            }
+        }
+    }
+
+    /// Row `y` into the tile; a complete band's block out to the intermediate.
+    #[inline(always)]
+    fn collect_band(&mut self, y: usize, vals: &[f32; L]) {
+        let rows = L / C;
+        let row = y % rows;
+        let tile: &mut [f32; L] = (&mut self.tile[row * L..row * L + L]).try_into().unwrap();
+        *tile = *vals;
+        // The anti-causal sweep finishes rows bottom-up: row 0 ends a band.
+        if row != 0 {
+            return;
+        }
+        for r in 0..rows {
+            let src: &[f32; L] = self.tile[r * L..r * L + L].try_into().unwrap();
+            for p in 0..rows {
+                let pixel: &[f32; C] = src[p * C..p * C + C].try_into().unwrap();
+                let slot: &mut [f32; C] = (&mut self.block[p * L + r * C..p * L + r * C + C]).try_into().unwrap();
+                *slot = *pixel;
+            }
+        }
+        let start = (y / rows * self.width + self.x0) * L;
+        let run = &self.block[..self.px * L];
+        // SAFETY: the band's part of this column block, `px·L` floats from
+        // `start`, lies inside the intermediate, starts a cache line, and
+        // belongs to this column block alone.
+        unsafe {
+            let dst = self.out.ptr.add(start);
+            if self.out.stream {
+                stream_run(dst, run);
+            } else {
+                std::ptr::copy_nonoverlapping(run.as_ptr(), dst, run.len());
+            }
         }
     }
 }
 
-/// Copies one pixel's slot to `dst`; with `stream`, by a non-temporal store
-/// that bypasses the cache (no read of the line before it is written, and
-/// the source stays cached). A band's four consecutive rows fill a line, so
-/// the write-combining buffers send whole lines.
+impl<const C: usize, const L: usize> RowSink<L> for BlockWriter<C, L> {
+    #[inline(always)]
+    fn put(&mut self, y: usize, vals: &[f32; L]) {
+        if C == 3 {
+            self.collect_band(y, vals);
+        } else {
+            self.write_slots(y, vals);
+        }
+    }
+}
+
+/// Copies `run` to `dst` by non-temporal stores, which bypass the cache: no
+/// read of each line before it is written, and the source stays cached.
 ///
 /// # Safety
-/// `dst` must be valid for `slot.len()` floats; with `stream`, `slot` holds
-/// 4 floats and `dst` is 16-byte aligned.
+/// `dst` must be valid for `run.len()` floats (a multiple of 4) and 16-byte aligned.
 #[inline(always)]
-unsafe fn write_slot(dst: *mut f32, slot: &[f32], stream: bool) {
+unsafe fn stream_run(dst: *mut f32, run: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if stream {
+    for i in (0..run.len()).step_by(4) {
         use std::arch::x86_64::{_mm_loadu_ps, _mm_stream_ps};
-        debug_assert!(slot.len() == 4 && dst.align_offset(16) == 0);
         // SAFETY: SSE is part of x86_64; see the function's contract.
-        unsafe { _mm_stream_ps(dst, _mm_loadu_ps(slot.as_ptr())) };
-        return;
+        unsafe { _mm_stream_ps(dst.add(i), _mm_loadu_ps(run.as_ptr().add(i))) };
     }
+    #[cfg(not(target_arch = "x86_64"))]
     // SAFETY: see the function's contract.
-    unsafe { std::ptr::copy_nonoverlapping(slot.as_ptr(), dst, slot.len()) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(run.as_ptr(), dst, run.len())
+    };
 }
 
 /// Asks the CPU to bring `span` into the cache.
