@@ -139,14 +139,24 @@ fn blur_channels<S: Sample, D: Send, const C: usize, const L: usize>(
     let scratch = scratch.as_mut_slice();
     let align = scratch.as_ptr().align_offset(64);
     let banded = &mut scratch[align..align + banded_len];
-    // One channel's 4-byte slots do not stream (see `BlockWriter`).
-    let stream = stream && C != 1 && cfg!(target_arch = "x86_64");
-    let shared = SharedBands { ptr: banded.as_mut_ptr(), stream };
+    let stream = stream && streams_slots(C);
+    let shared = SharedBands(banded.as_mut_ptr());
     (0..w.div_ceil(block)).into_par_iter().for_each_init(
-        || vec![0f32; h * L],
-        |causal, index| {
+        // The causal halves, then (three channels) the writer's tile.
+        || vec![0f32; h * L + if C == 3 { 2 * RGB_BLOCK_FLOATS } else { 0 }],
+        |scratch, index| {
+            let (causal, tile) = scratch.split_at_mut(h * L);
             let x0 = index * block;
-            vertical_block::<S, C, L>(src, x0, block.min(w - x0), &vertical, causal, shared);
+            let px = block.min(w - x0);
+            // Two builds of the pass: a run-time test in its store loop
+            // slowed the AVX2 tier by 15 %.
+            if stream {
+                let writer = BlockWriter::<C, L, true> { out: shared, x0, px, width: w, tile };
+                vertical_block::<S, C, L, true>(src, &vertical, causal, writer);
+            } else {
+                let writer = BlockWriter::<C, L, false> { out: shared, x0, px, width: w, tile };
+                vertical_block::<S, C, L, false>(src, &vertical, causal, writer);
+            }
         },
     );
     let banded = &*banded;
@@ -172,51 +182,56 @@ struct Band {
 /// The banded intermediate, written by the vertical pass's column blocks in
 /// parallel: each block writes only its own pixels' slots.
 #[derive(Clone, Copy)]
-struct SharedBands {
-    ptr: *mut f32,
-    /// Written with non-temporal stores (see `BlockWriter`).
-    stream: bool,
-}
+struct SharedBands(*mut f32);
 // SAFETY: column blocks write disjoint slots (see `vertical_block_with`).
 unsafe impl Send for SharedBands {}
 // SAFETY: as above.
 unsafe impl Sync for SharedBands {}
 
-/// Pixels `x0..x0 + px` of every row, filtered down the image into their
-/// slots of the banded intermediate: band `y / B`, position `x`, lanes
-/// `(y % B)·C..` where `B = L / C` rows make a band.
-fn vertical_block<S: Sample, const C: usize, const L: usize>(
+/// Whether the vertical pass streams `c`-channel output (see `BlockWriter`).
+/// Three channels are written in whole runs, which stream on any tier.
+/// Four-channel slots stream only from the AVX-512 pass: a line fills over
+/// four rows, and the slower passes leave it open so long that streaming
+/// made them slower (AVX2 2048²: 17.4 → 20.3 ms). One channel's 4-byte
+/// slots never stream.
+fn streams_slots(c: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return c == 3 || (c == 4 && crate::simd::has_avx512());
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// The writer's pixels `x0..x0 + px` of every row, filtered down the image
+/// into their slots of the banded intermediate: band `y / B`, position `x`,
+/// lanes `(y % B)·C..` where `B = L / C` rows make a band.
+fn vertical_block<S: Sample, const C: usize, const L: usize, const STREAM: bool>(
     src: ImageView<'_, S>,
-    x0: usize,
-    px: usize,
     f: &Deriche,
     causal: &mut [f32],
-    out: SharedBands,
+    store: BlockWriter<'_, C, L, STREAM>,
 ) {
-    with_vectors!(vertical_block_with [S: Sample, const C: usize, const L: usize] [S, C, L]
-        (src: ImageView<'_, S>, x0: usize, px: usize, f: &Deriche, causal: &mut [f32], out: SharedBands);
-        __m512, __m256, vertical_block_with::<Portable8, S, C, L>(src, x0, px, f, causal, out));
+    with_vectors!(vertical_block_with [S: Sample, const C: usize, const L: usize, const STREAM: bool] [S, C, L, STREAM]
+        (src: ImageView<'_, S>, f: &Deriche, causal: &mut [f32], store: BlockWriter<'_, C, L, STREAM>);
+        __m512, __m256, vertical_block_with::<Portable8, S, C, L, STREAM>(src, f, causal, store));
     // Streaming stores are weakly ordered: publish them before another
     // thread reads the band.
     #[cfg(target_arch = "x86_64")]
-    if out.stream {
+    if STREAM {
         // SAFETY: SSE is part of x86_64.
         unsafe { std::arch::x86_64::_mm_sfence() };
     }
 }
 
 #[inline(always)]
-fn vertical_block_with<V: F32Vec, S: Sample, const C: usize, const L: usize>(
+fn vertical_block_with<V: F32Vec, S: Sample, const C: usize, const L: usize, const STREAM: bool>(
     src: ImageView<'_, S>,
-    x0: usize,
-    px: usize,
     f: &Deriche,
     causal: &mut [f32],
-    out: SharedBands,
+    store: BlockWriter<'_, C, L, STREAM>,
 ) {
     let h = src.height;
+    let (x0, px) = (store.x0, store.px);
     let lanes = px * C;
-    let store = BlockWriter::<C, L>::new(out, x0, px, src.width);
     let n = V::LANES;
     let mut partial = [0f32; L];
     let prefetch = |y: usize| prefetch_span(&src.row(y)[x0 * C..x0 * C + lanes]);
@@ -361,22 +376,19 @@ const RGB_BLOCK_FLOATS: usize = 48 * 16;
 /// for either way (every store waited on memory), so their rows are
 /// collected in a tile until the band is complete, then turned x-major and
 /// written as one contiguous run.
-struct BlockWriter<const C: usize, const L: usize> {
+/// With `STREAM`, by non-temporal stores.
+struct BlockWriter<'a, const C: usize, const L: usize, const STREAM: bool> {
     out: SharedBands,
     x0: usize,
     px: usize,
     width: usize,
-    /// Three channels: the band's rows as the sweep finished them, row-major.
-    tile: [f32; RGB_BLOCK_FLOATS],
-    /// The same, x-major: at each pixel its rows × channels.
-    block: [f32; RGB_BLOCK_FLOATS],
+    /// Three channels: `2·RGB_BLOCK_FLOATS` floats of per-thread scratch, the
+    /// band's rows as the sweep finished them (row-major), then the same
+    /// x-major.
+    tile: &'a mut [f32],
 }
 
-impl<const C: usize, const L: usize> BlockWriter<C, L> {
-    fn new(out: SharedBands, x0: usize, px: usize, width: usize) -> Self {
-        BlockWriter { out, x0, px, width, tile: [0.0; RGB_BLOCK_FLOATS], block: [0.0; RGB_BLOCK_FLOATS] }
-    }
-
+impl<const C: usize, const L: usize, const STREAM: bool> BlockWriter<'_, C, L, STREAM> {
     /// Row `y` to its pixels' slots.
     #[inline(always)]
     fn write_slots(&mut self, y: usize, vals: &[f32; L]) {
@@ -387,10 +399,8 @@ impl<const C: usize, const L: usize> BlockWriter<C, L> {
             // (`ceil(h / B)·w·L` floats), is 16-byte aligned when four floats
             // wide, and belongs to this column block alone.
             unsafe {
-                let dst = self.out.ptr.add(band_start + p * L);
-                // Testing `C` keeps the streaming branch out of the other
-                // builds: a run-time test alone here cost 20 %.
-                if C == 4 && self.out.stream {
+                let dst = self.out.0.add(band_start + p * L);
+                if C == 4 && STREAM {
                     stream_run(dst, &vals[p * C..p * C + C]);
                 } else if C == 1 {
                     // Plain stores: the loop would otherwise become AVX-512
@@ -398,7 +408,10 @@ impl<const C: usize, const L: usize> BlockWriter<C, L> {
                     // 3.40 → 3.08 ms without them).
                     dst.write_volatile(vals[p]);
                 } else {
-                    std::ptr::copy_nonoverlapping(vals.as_ptr().add(p * C), dst, C);
+                    // Through a slice: copying from `vals.as_ptr().add(p·C)`
+                    // compiled to a pass 30 % slower on the AVX2 and portable tiers.
+                    let value = &vals[p * C..p * C + C];
+                    std::ptr::copy_nonoverlapping(value.as_ptr(), dst, value.len());
                 }
             }
         }
@@ -409,28 +422,29 @@ impl<const C: usize, const L: usize> BlockWriter<C, L> {
     fn collect_band(&mut self, y: usize, vals: &[f32; L]) {
         let rows = L / C;
         let row = y % rows;
-        let tile: &mut [f32; L] = (&mut self.tile[row * L..row * L + L]).try_into().unwrap();
-        *tile = *vals;
+        let (tile, block) = self.tile.split_at_mut(rows * L);
+        let slot: &mut [f32; L] = (&mut tile[row * L..row * L + L]).try_into().unwrap();
+        *slot = *vals;
         // The anti-causal sweep finishes rows bottom-up: row 0 ends a band.
         if row != 0 {
             return;
         }
         for r in 0..rows {
-            let src: &[f32; L] = self.tile[r * L..r * L + L].try_into().unwrap();
+            let src: &[f32; L] = tile[r * L..r * L + L].try_into().unwrap();
             for p in 0..rows {
                 let pixel: &[f32; C] = src[p * C..p * C + C].try_into().unwrap();
-                let slot: &mut [f32; C] = (&mut self.block[p * L + r * C..p * L + r * C + C]).try_into().unwrap();
+                let slot: &mut [f32; C] = (&mut block[p * L + r * C..p * L + r * C + C]).try_into().unwrap();
                 *slot = *pixel;
             }
         }
         let start = (y / rows * self.width + self.x0) * L;
-        let run = &self.block[..self.px * L];
+        let run = &block[..self.px * L];
         // SAFETY: the band's part of this column block, `px·L` floats from
         // `start`, lies inside the intermediate, starts a cache line, and
         // belongs to this column block alone.
         unsafe {
-            let dst = self.out.ptr.add(start);
-            if self.out.stream {
+            let dst = self.out.0.add(start);
+            if STREAM {
                 stream_run(dst, run);
             } else {
                 std::ptr::copy_nonoverlapping(run.as_ptr(), dst, run.len());
@@ -439,7 +453,7 @@ impl<const C: usize, const L: usize> BlockWriter<C, L> {
     }
 }
 
-impl<const C: usize, const L: usize> RowSink<L> for BlockWriter<C, L> {
+impl<const C: usize, const L: usize, const STREAM: bool> RowSink<L> for BlockWriter<'_, C, L, STREAM> {
     #[inline(always)]
     fn put(&mut self, y: usize, vals: &[f32; L]) {
         if C == 3 {
