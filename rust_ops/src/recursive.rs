@@ -10,6 +10,12 @@
 //! (its rows × channels at x, then at x + 1, …). The recursion is written
 //! over a vector type (AVX-512, AVX2+FMA or portable) so its state stays in
 //! registers.
+//!
+//! Once the intermediate outgrows half the last-level cache it is written
+//! with non-temporal stores, which skip reading each line before writing it
+//! and leave the source in the cache. How the vertical pass writes is in
+//! `BlockWriter`: each pixel's slot for one and four channels, a whole
+//! band's block at once for three.
 use rayon::prelude::*;
 
 use crate::blur::{reflect101, Finish};
