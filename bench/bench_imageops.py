@@ -9,8 +9,9 @@ Two parts:
    at ``imageops_peers.py``; by default ``../shared/bench/imageops_peers.py`` next to the
    repository is used.
 2. Targeted checks the peer script does not cover: directional UP/DOWN against the same
-   256 rounds done with OpenCV float32, blur cost across sigma, PNG sizes, and resize
-   with one and two threads against fast_image_resize (cykooz.resizer) single-threaded.
+   256 rounds done with OpenCV float32, blur cost across sigma and at 2048² (RGBA, RGB,
+   grey), the memory-speed kernels by minima, PNG sizes, and resize with one and two
+   threads against fast_image_resize (cykooz.resizer) single-threaded.
 
     python bench/bench_imageops.py                 # both parts
     python bench/bench_imageops.py --skip-peers    # only part 2
@@ -113,6 +114,34 @@ def targeted() -> None:
         t_stack = best_time(lambda: cv2.stackBlur(img, (2 * r + 1, 2 * r + 1)))
         peer, t_peer = ("cv2.GaussianBlur", t_gauss) if sg <= 2 else ("cv2.stackBlur", t_stack)
         rows.append((f"blur σ{sg} 1024² RGBA", peer, t_peer, t_ours, f"GaussianBlur {t_gauss * 1e3:.2f} ms"))
+
+    # Large images, where the recursive blur's intermediate outgrows the cache:
+    # 2048² RGBA (the target), and RGB and grey for comparison.
+    for size, channels, sg in ((2048, 4, 16), (2048, 4, 64), (2048, 3, 16), (2048, 1, 16)):
+        img = photo(size, channels)
+        r = max(1, int(round(math.sqrt(6 * sg * sg + 1) - 1)))
+        t_ours = best_time(lambda: _ops.blur(img, sg, include_alpha=True), rounds=15)
+        t_stack = best_time(lambda: cv2.stackBlur(img, (2 * r + 1, 2 * r + 1)), rounds=15)
+        name = {4: "RGBA", 3: "RGB", 1: "grey"}[channels]
+        rows.append((f"blur σ{sg} {size}² {name}", "cv2.stackBlur", t_stack, t_ours, ""))
+
+    # Memory-speed kernels, by minima (the peer script reports medians, which
+    # follow page faults and the other core's load).
+    for size in (1024, 2048):
+        img = photo(size, 4)
+        x = np.arange(256) / 255
+        lut = np.rint(255 * np.clip((x - 0.1) / 0.8 * 0.9 + 0.05, 0, 1)).astype(np.uint8)
+        for case, ours, peer, peer_name in (
+            ("levels", lambda: _ops.levels(img, 0.1, 0.9, 0.05, 0.95, include_alpha=True),
+             lambda: cv2.LUT(img, lut), "cv2.LUT"),
+            ("invert", lambda: _ops.invert(img, include_alpha=True), lambda: cv2.bitwise_not(img), "cv2"),
+            ("RGBA→BGRA", lambda: _ops.channels(img, [2, 1, 0, 3]),
+             lambda: cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA), "cv2"),
+            ("crop 512²", lambda: _ops.crop(img, 256, 256, 512, 512),
+             lambda: img[256:768, 256:768].copy(), "numpy"),
+        ):
+            rows.append((f"{case} {size}² RGBA", peer_name, best_time(peer, rounds=50),
+                         best_time(ours, rounds=50), ""))
 
     # PNG encode: default vs Pillow level 1 + Z_RLE; fast vs fpng (sizes too).
     rgb = photo(1024, 3)
