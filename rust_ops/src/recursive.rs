@@ -135,17 +135,17 @@ fn blur_channels<S: Sample, D: Send, const C: usize, const L: usize>(
     stream: bool,
 ) {
     let (h, w) = (src.height, src.width);
+    // Pixels per column block, and rows per band.
     let block = L / C;
-    let band_rows = block;
     let vertical = Deriche::new(sigma, h);
     let horizontal = Deriche::new(sigma, w);
-    let banded_len = h.div_ceil(band_rows) * w * L;
+    let banded_len = h.div_ceil(block) * w * L;
     // Cache-line aligned, so streamed blocks are whole lines.
     let mut scratch = Scratch::take(banded_len + 16);
     let scratch = scratch.as_mut_slice();
     let align = scratch.as_ptr().align_offset(64);
     let banded = &mut scratch[align..align + banded_len];
-    let stream = stream && streams_slots(C);
+    let stream = stream && streams_intermediate(C);
     let shared = SharedBands(banded.as_mut_ptr());
     (0..w.div_ceil(block)).into_par_iter().for_each_init(
         // The causal halves, then (three channels) the writer's tile.
@@ -167,10 +167,10 @@ fn blur_channels<S: Sample, D: Send, const C: usize, const L: usize>(
     );
     let banded = &*banded;
     let row_len = w * C;
-    dst.par_chunks_mut(band_rows * row_len).enumerate().for_each_init(
+    dst.par_chunks_mut(block * row_len).enumerate().for_each_init(
         || vec![0f32; w * L],
         |causal, (index, rows)| {
-            let band = Band { y0: index * band_rows, rows: rows.len() / row_len, width: w };
+            let band = Band { y0: index * block, rows: rows.len() / row_len, width: w };
             let input = &banded[index * w * L..(index + 1) * w * L];
             horizontal_block::<D, _, C, L>(input, band, &horizontal, causal, rows, &finish);
         },
@@ -189,18 +189,18 @@ struct Band {
 /// parallel: each block writes only its own pixels' slots.
 #[derive(Clone, Copy)]
 struct SharedBands(*mut f32);
-// SAFETY: column blocks write disjoint slots (see `vertical_block_with`).
+// SAFETY: column blocks write disjoint slots (see `BlockWriter`).
 unsafe impl Send for SharedBands {}
 // SAFETY: as above.
 unsafe impl Sync for SharedBands {}
 
-/// Whether the vertical pass streams `c`-channel output (see `BlockWriter`).
+/// Whether the vertical pass may stream `c`-channel output (see `BlockWriter`).
 /// Three channels are written in whole runs, which stream on any tier.
 /// Four-channel slots stream only from the AVX-512 pass: a line fills over
 /// four rows, and the slower passes leave it open so long that streaming
 /// made them slower (AVX2 2048²: 17.4 → 20.3 ms). One channel's 4-byte
 /// slots never stream.
-fn streams_slots(c: usize) -> bool {
+fn streams_intermediate(c: usize) -> bool {
     #[cfg(target_arch = "x86_64")]
     return c == 3 || (c == 4 && crate::simd::has_avx512());
     #[cfg(not(target_arch = "x86_64"))]
@@ -381,8 +381,7 @@ const RGB_BLOCK_FLOATS: usize = 48 * 16;
 /// slots are 12 bytes and a block has 16 pixels, too many lines in flight
 /// for either way (every store waited on memory), so their rows are
 /// collected in a tile until the band is complete, then turned x-major and
-/// written as one contiguous run.
-/// With `STREAM`, by non-temporal stores.
+/// written as one contiguous run. With `STREAM`, by non-temporal stores.
 struct BlockWriter<'a, const C: usize, const L: usize, const STREAM: bool> {
     out: SharedBands,
     x0: usize,
@@ -627,7 +626,6 @@ impl Drop for Scratch {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
