@@ -30,6 +30,13 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Worker threads for the native image kernels; 0 = one per core.
     image_threads: int = 0
     log_level: str = "info"
+    # Test-only extension parameters (step_delay_ms, fail, fail_index) are refused unless this is on.
+    test_controls: bool = False
+    # Connections: beyond max_connections new ones get 503; slow or idle clients are dropped.
+    max_connections: int = 1000
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+    keepalive_timeout_seconds: float = 5.0
 
 
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -41,11 +48,20 @@ class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_loras: int = 8
     max_adjustments: int = 32
     max_seed_entries: int = 1024
+    # requestId and any other free-form client string that may reach the log.
+    max_request_id_chars: int = 256
+    # Image preparation (decode + adjustments) across all requests at once: threads and bytes.
+    image_work_slots: int = 2
+    image_work_bytes: int = 1024 * 1024 * 1024
+    # How long a request waits for image-work room before 429.
+    image_work_wait_seconds: float = 30.0
 
 
 class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # Jobs waiting for a worker (all engines); beyond it requests get RESOURCE_EXHAUSTED.
+    # Jobs waiting for a worker, per engine (an engine's own queue_size overrides it); beyond it 429.
     queue_size: int = 64
+    # PNG bytes of finished async answers not yet fetched, all jobs together; beyond it AsyncGenerate gets 429.
+    max_async_result_bytes: int = 512 * 1024 * 1024
     # Finished async results are kept this long for AsyncResult, then purged.
     async_retention_seconds: float = 600.0
     # How long AsyncResult waits for a new answer before returning an empty one.
@@ -54,6 +70,17 @@ class JobSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     batch_window_ms: float = 5.0
     # On shutdown, running jobs get this long to finish before they are cancelled.
     shutdown_grace_seconds: float = 10.0
+
+
+class QuotaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Per-client limits: the client is its API key, or its address when keys are off. 0 = no limit."""
+
+    # Jobs accepted and not finished (queued or running).
+    max_active_jobs: int = 8
+    # Jobs accepted and not yet started.
+    max_queued_jobs: int = 8
+    # API requests per minute (health probes and /metrics excluded).
+    requests_per_minute: int = 600
 
 
 class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -66,6 +93,8 @@ class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_sampler: str | None = None
     default_steps: int | None = None
     max_batch_size: int = 4
+    # Jobs waiting for this engine; unset = jobs.queue_size.
+    queue_size: int | None = None
     enabled: bool = True
     visible: bool = True
     limits: EngineLimits = msgspec.field(default_factory=EngineLimits)
@@ -82,6 +111,7 @@ class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             default_steps=self.default_steps,
             limits=self.limits,
             max_batch_size=self.max_batch_size,
+            queue_size=self.queue_size,
             visible=self.visible,
         )
 
@@ -90,6 +120,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
+    quotas: QuotaSettings = msgspec.field(default_factory=QuotaSettings)
     engines: list[EngineEntry] = []
     # Engines of the embedded default whose kind is not installed are skipped, not errors.
     skip_missing_kinds: bool = False
@@ -138,11 +169,19 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "SFUMATO_CACHE_DIR": ("server", "cache_dir", str),
     "SFUMATO_IMAGE_THREADS": ("server", "image_threads", int),
     "SFUMATO_LOG_LEVEL": ("server", "log_level", str),
+    "SFUMATO_TEST_CONTROLS": ("server", "test_controls", bool),
+    "SFUMATO_MAX_CONNECTIONS": ("server", "max_connections", int),
     "SFUMATO_QUEUE_SIZE": ("jobs", "queue_size", int),
     "SFUMATO_ASYNC_RETENTION_SECONDS": ("jobs", "async_retention_seconds", float),
     "SFUMATO_BATCH_WINDOW_MS": ("jobs", "batch_window_ms", float),
     "SFUMATO_MAX_BODY_BYTES": ("limits", "max_body_bytes", int),
+    "SFUMATO_IMAGE_WORK_BYTES": ("limits", "image_work_bytes", int),
+    "SFUMATO_MAX_ASYNC_RESULT_BYTES": ("jobs", "max_async_result_bytes", int),
+    "SFUMATO_REQUESTS_PER_MINUTE": ("quotas", "requests_per_minute", int),
 }
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 
 
 def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:
@@ -154,6 +193,10 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> None:
             value: Any
             if kind is list:
                 value = [part.strip() for part in text.split(",") if part.strip()]
+            elif kind is bool:
+                if text.strip().lower() not in _TRUE | _FALSE:
+                    raise ValueError(text)
+                value = text.strip().lower() in _TRUE
             else:
                 value = kind(text)
         except ValueError as exc:
@@ -195,10 +238,33 @@ def _check(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: server.port must be 1..65535, got {settings.server.port}")
     if settings.server.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"{source}: server.log_level must be debug, info, warning, error or critical")
+    for index, key in enumerate(settings.server.api_keys):
+        if not key.strip():
+            raise ConfigError(f"{source}: server.api_keys[{index}] is empty; an empty key would let anyone in")
+        if key != key.strip():
+            raise ConfigError(f"{source}: server.api_keys[{index}] has spaces around it; remove them")
     if settings.jobs.queue_size < 1:
         raise ConfigError(f"{source}: jobs.queue_size must be at least 1")
+    positive = {
+        "server.max_connections": settings.server.max_connections,
+        "server.header_timeout_seconds": settings.server.header_timeout_seconds,
+        "server.body_timeout_seconds": settings.server.body_timeout_seconds,
+        "server.keepalive_timeout_seconds": settings.server.keepalive_timeout_seconds,
+        "limits.max_request_id_chars": settings.limits.max_request_id_chars,
+        "limits.image_work_slots": settings.limits.image_work_slots,
+        "limits.image_work_bytes": settings.limits.image_work_bytes,
+        "jobs.max_async_result_bytes": settings.jobs.max_async_result_bytes,
+    }
+    for name, value in positive.items():
+        if not value > 0:
+            raise ConfigError(f"{source}: {name} must be greater than 0, got {value}")
+    for name in ("max_active_jobs", "max_queued_jobs", "requests_per_minute"):
+        if getattr(settings.quotas, name) < 0:
+            raise ConfigError(f"{source}: quotas.{name} must be 0 (no limit) or more")
     for entry in settings.engines:
         if entry.max_batch_size < 1:
             raise ConfigError(f"{source}: engine {entry.id!r}: max_batch_size must be at least 1")
+        if entry.queue_size is not None and entry.queue_size < 1:
+            raise ConfigError(f"{source}: engine {entry.id!r}: queue_size must be at least 1")
         if entry.limits.size_multiple < 1:
             raise ConfigError(f"{source}: engine {entry.id!r}: limits.size_multiple must be at least 1")

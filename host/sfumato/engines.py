@@ -43,6 +43,8 @@ class EngineConfig:
     default_steps: int | None = None
     limits: EngineLimits = field(default_factory=EngineLimits)
     max_batch_size: int = 4
+    # Jobs waiting for this engine before 429; None = the server's jobs.queue_size.
+    queue_size: int | None = None
     visible: bool = True
 
 

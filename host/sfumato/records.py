@@ -57,6 +57,9 @@ class ExtensionParam:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    # Only for testing servers (delays, fault injection): refused with a 400 and hidden from
+    # /plugins unless the server runs with ``[server] test_controls = true``.
+    test_control: bool = False
 
 
 NoiseType = Literal["SAMPLER_NOISE_NORMAL", "SAMPLER_NOISE_BROWNIAN"]

@@ -24,11 +24,12 @@ from sfumato.records import ExtensionParam
 EXTENSIONS = (
     ExtensionParam("pattern", "str", "Shape of the pattern.", default="waves", choices=("waves", "rings", "checker")),
     ExtensionParam("step_delay_ms", "int", "Sleep this long per step, to simulate a slow model.", default=0,
-                   minimum=0, maximum=10_000),
-    ExtensionParam("fail", "str", "Fault injection for server tests: raise an error at the first step.",
-                   default="none", choices=("none", "error", "out_of_memory", "crash")),
-    ExtensionParam("fail_index", "int", "With 'fail': only the image with this sample index fails (-1: any).",
-                   default=-1, minimum=-1, maximum=1024),
+                   minimum=0, maximum=10_000, test_control=True),
+    ExtensionParam("fail", "str", "Fault injection for server tests: the batch fails at its first step.",
+                   default="none", choices=("none", "error", "out_of_memory", "crash"), test_control=True),
+    ExtensionParam("fail_index", "int", "With 'fail': fail only batches that hold the image with this sample "
+                   "index (unset: any batch). The whole batch fails, not that image alone.",
+                   minimum=0, maximum=1024, test_control=True),
 )
 
 
