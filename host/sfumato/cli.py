@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import base64
 
-import logging
 import os
 import sys
 import time
@@ -30,11 +29,11 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from sfumato.api.app import create_app
+    from sfumato.api.server import serve
     from sfumato.config import ConfigError
     from sfumato.engine_pool import EngineSetupError
+    from sfumato.logs import configure_logging
     from sfumato.plugins import PluginLoadError
 
     try:
@@ -43,12 +42,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.server.host = args.host
         if args.port is not None:
             settings.server.port = args.port
-        logging.basicConfig(
-            level=settings.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        configure_logging(settings.server.log_level)
         for failure in plugins.failures:
             print(f"warning: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
         app = create_app(settings, plugins)
+        # Again: building the app let Litestar replace the root logger's handlers.
+        configure_logging(settings.server.log_level)
     except (ConfigError, PluginLoadError, EngineSetupError) as exc:
         print(f"sfumato: {exc}", file=sys.stderr)
         return 2
@@ -57,8 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: listening on {host} without API keys: anyone who can reach it can use it", file=sys.stderr)
     engines = ", ".join(app.state.services.pool.slots) or "none"
     print(f"sfumato serving on http://{host}:{port} (engines: {engines}; docs at /docs)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(settings.jobs.shutdown_grace_seconds) + 5)
-    return 0
+    return 0 if serve(app, settings) else 3
 
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]

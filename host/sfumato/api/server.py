@@ -1,0 +1,138 @@
+"""How the HTTP server is run: uvicorn, with a cap on connections and time limits for slow clients.
+
+What uvicorn (0.54, h11 protocol) times on its own: only the idle wait after a
+response (``timeout_keep_alive``). A fresh connection that sends nothing, or part of
+its headers, is never closed, nor is a stalled request body. Its
+``limit_concurrency`` is checked per request, counts idle keep-alive connections
+too, and answers plain text. So:
+
+- ``GuardedH11Protocol`` gives every connection ``header_timeout_seconds`` from
+  connect (and from the first byte of each later request) to complete its headers,
+  and admits at most ``max_connections`` at once: the others get a 503 in the API's
+  error shape and are closed;
+- ``BodyDeadline`` answers 408 when a body is not in within ``body_timeout_seconds``;
+- ``keepalive_timeout_seconds`` is uvicorn's own keep-alive timeout.
+
+No limit applies while the app works on a request or streams its answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from sfumato.api.body_deadline import BodyDeadline
+from sfumato.api.errors import status_body
+from sfumato.config import Settings
+from sfumato.errors import Code
+
+# An over-capacity connection is answered as soon as its request arrives; one that
+# sends nothing is closed after this long, to free its socket sooner.
+OVER_CAPACITY_HEADER_SECONDS = 1.0
+
+_OVER_CAPACITY_BODY = status_body(
+    Code.UNAVAILABLE, "the server has too many open connections (server.max_connections); try again shortly"
+)
+
+
+async def refuse_over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_OVER_CAPACITY_BODY)).encode()),
+                (b"retry-after", b"1"),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY_BODY, "more_body": False})
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header timeout and a connection cap (see the module doc)."""
+
+    header_timeout: ClassVar[float] = 10.0
+    max_connections: ClassVar[int] = 1000
+
+    @classmethod
+    def configured(cls, header_timeout: float, max_connections: int) -> type[GuardedH11Protocol]:
+        # uvicorn builds protocols with fixed arguments, so the settings travel as class attributes.
+        attributes = {"header_timeout": header_timeout, "max_connections": max_connections}
+        return type(cls.__name__, (cls,), attributes)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        wait = self.header_timeout
+        if len(self.connections) > self.max_connections:
+            self.app = refuse_over_capacity
+            wait = min(wait, OVER_CAPACITY_HEADER_SECONDS)
+        self._arm_header_timer(wait)
+
+    def data_received(self, data: bytes) -> None:
+        if self.header_timer is None and not self._request_in_progress():
+            # The first bytes of the next request on a kept-alive connection (or body
+            # left unread after a response): from now on the headers have header_timeout.
+            self._arm_header_timer(self.header_timeout)
+        super().data_received(data)
+        if self._request_in_progress():
+            self._disarm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _request_in_progress(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _arm_header_timer(self, seconds: float) -> None:
+        self._disarm_header_timer()
+        self.header_timer = self.loop.call_later(seconds, self._headers_too_slow)
+
+    def _disarm_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self.header_timer = None
+        if not self._request_in_progress() and not self.transport.is_closing():
+            self.transport.close()
+
+
+def build_server(app: Any, settings: Settings) -> uvicorn.Server:
+    server = settings.server
+    protocol = GuardedH11Protocol.configured(server.header_timeout_seconds, server.max_connections)
+    config = uvicorn.Config(
+        BodyDeadline(app, server.body_timeout_seconds),
+        host=server.host,
+        port=server.port,
+        http=protocol,
+        ws="none",
+        timeout_keep_alive=server.keepalive_timeout_seconds,  # type: ignore[arg-type]  # uvicorn's hint says int; it is a delay
+        timeout_graceful_shutdown=int(settings.jobs.shutdown_grace_seconds) + 5,
+        # Records go to the root logger (sfumato.logs), not uvicorn's own handlers.
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(app: Any, settings: Settings) -> bool:
+    """Run until SIGINT/SIGTERM; False when the server could not start."""
+    server = build_server(app, settings)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return server.started
