@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+from litestar.testing import TestClient
+
+from sfumato.api.app import create_app
+from sfumato.config import load_settings
+from sfumato.plugins import load_plugins
 from sfumato.testing import RequestBuilder
 
 
@@ -32,18 +38,39 @@ def test_plugins_route_lists_what_each_plugin_registered(server):
     assert by_name["test_pattern"]["distribution"] == "sfumato"
     assert set(by_name["adjustments"]["adjustments"]) >= {"blur", "invert", "levels", "channels", "rescale", "crop"}
     assert report["failures"] == []
-    engine = {e["id"]: e for e in report["engines"]}["test-pattern"]
-    delay = {p["name"]: p for p in engine["extensions"]}["step_delay_ms"]
-    assert delay["type"] == "int" and delay["minimum"] == 0 and delay["maximum"] == 10_000 and delay["description"]
+    engines = {e["id"]: e for e in report["engines"]}
+    engine = engines["test-pattern"]
+    pattern = {p["name"]: p for p in engine["extensions"]}["pattern"]
+    assert pattern["type"] == "str" and pattern["choices"] == ["waves", "rings", "checker"] and pattern["description"]
+    assert engine["default_sampler"] == "SAMPLER_K_EULER" and engine["default_steps"] == 20
+    assert engine["native_width"] == engine["native_height"] == 512
+    assert engines["slow-pattern"]["default_steps"] == 20 and engines["slow-pattern"]["status"].startswith("ready")
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_plugins_lists_test_controls_only_when_enabled(tmp_path, enabled):
+    config = tmp_path / "sfumato.toml"
+    config.write_text(f'[server]\ntest_controls = {str(enabled).lower()}\n\n'
+                      '[[engines]]\nid = "tp"\nkind = "test-pattern"\ndefault_sampler = "SAMPLER_DDIM"\n')
+    app = create_app(load_settings(config, environ={}), load_plugins(only=["test_pattern"]))
+    with TestClient(app) as client:
+        (engine,) = client.get("/plugins").json()["engines"]
+    names = {param["name"] for param in engine["extensions"]}
+    test_controls = {"step_delay_ms", "fail", "fail_index"}
+    assert "pattern" in names and names & test_controls == (test_controls if enabled else set())
+    assert engine["default_sampler"] == "SAMPLER_DDIM"
 
 
 def test_health_ready_and_metrics(server):
     server.generate(RequestBuilder().prompt("m").size(16, 16).build())
     with server.client() as client:
         assert client.get("/healthz").json() == {"status": "ok"}
+        head = client.head("/healthz")
         ready = client.get("/readyz")
         metrics = client.get("/metrics")
-    assert ready.status_code == 200 and ready.json()["ready"] is True
+    assert head.status_code == 200 and head.content == b""
+    # Unauthenticated: whether it is ready, nothing about engines or models.
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
     assert metrics.status_code == 200
     text = metrics.text
     assert re.search(r'sfumato_images_total\{engine="test-pattern"\} [1-9]', text)
@@ -61,10 +88,3 @@ def test_openapi_schema_has_the_api_shapes(server):
     request_schema = next(schema for name, schema in schemas.items() if name.endswith("Request") and "prompt" in schema.get("properties", {}))
     assert {"engineId", "requestId", "requestedType", "prompt", "image"} <= set(request_schema["properties"])
 
-
-def test_docs_page_is_self_contained(server):
-    with server.client() as client:
-        page = client.get("/docs")
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "/grpcgateway/generate" in page.text
-    assert not re.search(r"(src|href)=['\"]https?://", page.text)

@@ -20,7 +20,7 @@ from sfumato.api.docs_page import DocsController
 from sfumato.api.engines import EnginesController
 from sfumato.api.errors import EXCEPTION_HANDLERS
 from sfumato.api.generation import GenerationController
-from sfumato.api.openapi import openapi_plugins
+from sfumato.api.openapi import SECURITY_SCHEMES, openapi_plugins
 from sfumato.api.operations import OperationsController
 from sfumato.api.services import Services
 from sfumato.config import Settings
@@ -51,7 +51,7 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         description="The Stability/Gyre generation API (proto3 JSON over HTTP). See docs/api.md.",
         path="/schema",
         render_plugins=[],
-        components=Components(),
+        components=Components(security_schemes=SECURITY_SCHEMES),
         create_examples=False,
     )
     return Litestar(

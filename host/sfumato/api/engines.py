@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import SkipValidation
 
 from sfumato import wire
+from sfumato.api.openapi import API_KEY_REQUIRED, RpcOperation, error_responses
 from sfumato.api.services import Services
 from sfumato.api.wire_body import WireBody
 from sfumato.wire_codec import encode_message
@@ -50,13 +51,16 @@ def list_engines(services: Services) -> wire.Engines:
 class EnginesController(Controller):
     path = "/grpcgateway/engines"
     tags = ["EnginesService"]
+    security = API_KEY_REQUIRED
 
-    @get(summary="ListEngines", description="The engines this server offers, whether each is loaded, and its samplers.")
+    @get(summary="ListEngines", description="The engines this server offers, whether each is loaded, and its samplers.",
+         responses=error_responses(400, 401, 429, 500, 503), operation_class=RpcOperation)
     async def list_get(self, services: NamedDependency[SkipValidation[Services]]) -> Response[wire.Engines]:
         return Response(encode_message(list_engines(services)), media_type="application/json")
 
     @post(status_code=200, dto=WireBody[wire.ListEnginesRequest], return_dto=None, summary="ListEngines (POST)",
-          description="Same as GET; the body is a ListEnginesRequest (may be empty).")
+          description="Same as GET; the body is a ListEnginesRequest (may be empty).",
+          responses=error_responses(400, 401, 408, 429, 500, 503), operation_class=RpcOperation)
     async def list_post(
         self, services: NamedDependency[SkipValidation[Services]], data: wire.ListEnginesRequest | None = None
     ) -> Response[wire.Engines]:

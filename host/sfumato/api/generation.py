@@ -14,6 +14,7 @@ from litestar.response import Stream
 from sfumato import wire
 from sfumato.api.answers import answer_for
 from sfumato.api.errors import status_body
+from sfumato.api.openapi import API_KEY_REQUIRED, GENERATE_STREAM, RpcOperation, error_responses
 from sfumato.api.services import Services
 from sfumato.api.wire_body import WireBody
 from sfumato.errors import Code, RpcError
@@ -60,6 +61,7 @@ def _require_handle(handle: wire.AsyncHandle | None) -> str:
 class GenerationController(Controller):
     path = "/grpcgateway"
     tags = ["GenerationService"]
+    security = API_KEY_REQUIRED
 
     @post(
         "/generate",
@@ -70,7 +72,8 @@ class GenerationController(Controller):
         description='Runs a Request. Answers stream back as NDJSON lines `{"result": Answer}` as each image is '
         'ready; a failure after the first answer ends the stream with one `{"error": Status}` line, a failure '
         "before it is a plain google.rpc.Status error response.",
-        response_description='NDJSON: one `{"result": Answer}` object per line',
+        responses={200: GENERATE_STREAM, **error_responses(400, 401, 404, 408, 429, 500, 501, 503)},
+        operation_class=RpcOperation,
     )
     async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Stream:
         state = await services.accept(data)
@@ -95,7 +98,8 @@ class GenerationController(Controller):
         return Stream(lines(), media_type=NDJSON, status_code=200)
 
     @post("/asyncGenerate", status_code=200, dto=WireBody[wire.Request], return_dto=None, summary="AsyncGenerate",
-          description="Validates the Request like Generate, queues it and returns a handle at once.")
+          description="Validates the Request like Generate, queues it and returns a handle at once.",
+          responses=error_responses(400, 401, 404, 408, 429, 500, 501, 503), operation_class=RpcOperation)
     async def async_generate(self, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
         state = await services.accept(data)
         handle = services.async_store.add(state)
@@ -103,7 +107,8 @@ class GenerationController(Controller):
 
     @post("/asyncResult", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncResult",
           description="Returns the answers produced since the last call (each once), waiting up to "
-          "jobs.async_poll_wait_seconds for one; `complete` with `status` once the job is done and drained.")
+          "jobs.async_poll_wait_seconds for one; `complete` with `status` once the job is done and drained.",
+          responses=error_responses(400, 401, 404, 408, 429, 500, 503), operation_class=RpcOperation)
     async def async_result(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncAnswer]:
         taken = await services.async_store.take(_require_handle(data))
         answers = [answer_for(taken.state, result) for result in taken.results]
@@ -111,7 +116,8 @@ class GenerationController(Controller):
         return _json(wire.AsyncAnswer(answer=answers, complete=taken.complete, status=status))
 
     @post("/asyncCancel", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncCancel",
-          description="Stops a queued job at once and a running one at its next step; undelivered answers are dropped.")
+          description="Stops a queued job at once and a running one at its next step; undelivered answers are dropped.",
+          responses=error_responses(400, 401, 404, 408, 429, 500, 503), operation_class=RpcOperation)
     async def async_cancel(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncCancelAnswer]:
         services.async_store.cancel(_require_handle(data))
         return _json(wire.AsyncCancelAnswer())

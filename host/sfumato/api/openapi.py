@@ -1,26 +1,34 @@
-"""OpenAPI schema plugins so ``/schema`` shows the wire model as proto3 JSON.
+"""The OpenAPI document: schema plugins, error responses and the API-key scheme.
 
-Litestar derives the schema from the Structs in :mod:`sfumato.wire`; these plugins
-fix the types msgspec alone would describe differently: 64-bit integers (a digit
-string or a number), bytes (base64), sampler names (enum names or plugin names) and
-``ImageAdjustment`` (built-in kinds plus plugin-registered kinds as sibling keys).
+Litestar derives the schema from the Structs in :mod:`sfumato.wire`; the schema
+plugins fix the types msgspec alone would describe differently: 64-bit integers (a
+digit string or a number), bytes (base64), sampler names (enum names or plugin
+names) and ``ImageAdjustment`` (built-in kinds plus plugin-registered kinds as
+sibling keys). The rest describes what Litestar cannot see from the handlers: every
+error is a google.rpc ``Status`` (:mod:`sfumato.api.errors`), Generate streams NDJSON
+lines, and API keys are bearer tokens.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
-from litestar.openapi.spec import OpenAPIType, Schema
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
+from sfumato.errors import Code
 from sfumato.wire import (
     Base64Bytes,
     BUILTIN_ADJUSTMENTS,
     I64,
     SAMPLER_NAME,
     U64,
+    Answer,
     DiffusionSampler,
     ImageAdjustment,
 )
@@ -121,3 +129,105 @@ def openapi_plugins(adjustments: Mapping[str, type] | None = None) -> list[OpenA
         SamplerNameSchemaPlugin(),
         ImageAdjustmentSchemaPlugin(adjustments),
     ]
+
+
+# ---- what the handlers' signatures do not tell Litestar ----
+
+NDJSON = "application/x-ndjson"
+
+BEARER_AUTH = "bearerAuth"
+SECURITY_SCHEMES = {
+    BEARER_AUTH: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="An API key from `server.api_keys`, sent as `Authorization: Bearer <key>`. "
+        "Required only when the server has keys configured; `/healthz` and `/readyz` never need one.",
+    )
+}
+API_KEY_REQUIRED = [{BEARER_AUTH: []}]
+
+_CODE_NAMES = ", ".join(f"{code.value} {code.name}" for code in Code)
+
+
+class Status(msgspec.Struct, kw_only=True):
+    """google.rpc.Status: the body of every error response, and of a Generate stream's final error line."""
+
+    code: Annotated[int, msgspec.Meta(ge=0, le=16, description=f"google.rpc.Code: {_CODE_NAMES}")]
+    message: Annotated[str, msgspec.Meta(description="What went wrong, naming the JSON path of the problem")]
+    details: Annotated[list[dict[str, Any]], msgspec.Meta(description="Always empty from sfumato")]
+
+
+class GenerateResultLine(msgspec.Struct):
+    """One line of a Generate stream: an image is ready."""
+
+    result: Answer
+
+
+class GenerateErrorLine(msgspec.Struct):
+    """The last line of a Generate stream that failed after its first image."""
+
+    error: Status
+
+
+GENERATE_STREAM = ResponseSpec(
+    data_container=GenerateResultLine | GenerateErrorLine,
+    media_type=NDJSON,
+    generate_examples=False,
+    description='An NDJSON stream; the schema is that of each line: `{"result": Answer}` as each image is ready, '
+    'and, if the job fails after its first image, one final `{"error": Status}`.',
+)
+
+# Per HTTP status: the google.rpc codes behind it, and an example body.
+_ERRORS: dict[int, tuple[str, Code, str]] = {
+    400: ("INVALID_ARGUMENT: the request is malformed or out of bounds (or has two Authorization headers); "
+          "the message names the field and what is allowed.",
+          Code.INVALID_ARGUMENT, "image.width: 100 is not a multiple of 8; try 96"),
+    401: ("UNAUTHENTICATED: the server has API keys and the request carries no valid `Authorization: Bearer <key>`.",
+          Code.UNAUTHENTICATED, "missing Authorization header: send 'Authorization: Bearer <key>'"),
+    404: ("NOT_FOUND: the engine or async handle the request names does not exist (or has expired).",
+          Code.NOT_FOUND, "engineId: no engine 'nope'; available engines: test-pattern"),
+    408: ("DEADLINE_EXCEEDED: the request body did not arrive within server.body_timeout_seconds.",
+          Code.DEADLINE_EXCEEDED, "the request body did not arrive within 60 s (server.body_timeout_seconds)"),
+    429: ("RESOURCE_EXHAUSTED: a queue, quota or rate limit is full, or an engine ran out of memory; "
+          "retry after `Retry-After` seconds.",
+          Code.RESOURCE_EXHAUSTED, "the queue is full (64 jobs waiting, jobs.queue_size); retry later"),
+    500: ("INTERNAL: an engine failed, or an unexpected error (the message carries an incident id found in the server log).",
+          Code.INTERNAL, "internal error (incident 3f2a9c0d41b7); the server log has the details"),
+    501: ("UNIMPLEMENTED: the request asks for something this server or engine does not do.",
+          Code.UNIMPLEMENTED, "image.hires: engine 'test-pattern' has no hires fix"),
+    503: ("UNAVAILABLE: the engine failed to load, or the server is shutting down or at its connection limit.",
+          Code.UNAVAILABLE, "the server is shutting down"),
+}
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """``responses=`` for a route: each status with a ``Status`` body (replacing Litestar's own 400)."""
+    return {
+        status: ResponseSpec(
+            data_container=Status,
+            description=_ERRORS[status][0],
+            generate_examples=False,
+            examples=[Example(summary=_ERRORS[status][1].name,
+                              value={"code": int(_ERRORS[status][1]), "message": _ERRORS[status][2], "details": []})],
+        )
+        for status in statuses
+    }
+
+
+_ERROR_HEADERS = {
+    "401": {"WWW-Authenticate": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING, const='Bearer realm="sfumato"'),
+                                              description="The scheme to authenticate with")},
+    "429": {"Retry-After": OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER, minimum=1),
+                                         description="Seconds to wait before retrying", required=True)},
+}
+
+
+@dataclass
+class RpcOperation(Operation):
+    """An operation whose 401 and 429 responses document their headers (``ResponseSpec`` has no headers)."""
+
+    def __post_init__(self) -> None:
+        for status, headers in _ERROR_HEADERS.items():
+            response = (self.responses or {}).get(status)
+            if isinstance(response, OpenAPIResponse):
+                response.headers = {**(response.headers or {}), **headers}

@@ -4,31 +4,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, get
+import msgspec
+from litestar import Controller, MediaType, Response, get, head
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import SkipValidation
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from sfumato.api.openapi import API_KEY_REQUIRED, RpcOperation, error_responses
 from sfumato.api.services import Services
 from sfumato.records import ExtensionParam
 
 
+class Readiness(msgspec.Struct):
+    """Whether every engine has loaded; the per-engine detail is in the authenticated ``/plugins``."""
+
+    ready: bool
+
+
 def plugin_report(services: Services) -> dict[str, Any]:
     plugins = services.plugins
+    test_controls = services.settings.server.test_controls
+    engines = []
+    for slot in services.pool.slots.values():
+        description = slot.describe()
+        engines.append({
+            "id": slot.id,
+            "kind": slot.config.kind,
+            "ready": slot.ready,
+            "status": slot.load_status,
+            "error": slot.load_error,
+            "default_sampler": description.default_sampler,
+            "default_steps": description.default_steps,
+            "native_width": description.native_width,
+            "native_height": description.native_height,
+            # Test-only parameters are refused unless enabled, so they are not advertised either.
+            "extensions": [
+                _extension(param) for param in description.extensions if test_controls or not param.test_control
+            ],
+        })
     return {
         "plugins": [info.as_dict() for info in plugins.infos],
         "failures": [{"name": info.name, "error": info.error} for info in plugins.failures],
-        "engines": [
-            {
-                "id": slot.id,
-                "kind": slot.config.kind,
-                "ready": slot.ready,
-                "status": slot.load_status,
-                "error": slot.load_error,
-                "extensions": [_extension(param) for param in slot.describe().extensions],
-            }
-            for slot in services.pool.slots.values()
-        ],
+        "engines": engines,
         "skipped_engines": [{"id": engine_id, "reason": reason} for engine_id, reason in services.pool.skipped],
     }
 
@@ -49,20 +67,32 @@ def _extension(param: ExtensionParam) -> dict[str, Any]:
 class OperationsController(Controller):
     tags = ["Operations"]
 
-    @get("/plugins", summary="Installed plugins, what each registered, and load failures")
+    @get("/plugins", summary="Installed plugins, what each registered, load failures, and each engine's state",
+         description="Each engine's load status, defaults (sampler, steps, native size) and the "
+         "`image.extension.parameters[]` it accepts.",
+         security=API_KEY_REQUIRED, responses=error_responses(400, 401, 429, 500, 503), operation_class=RpcOperation)
     async def plugins(self, services: NamedDependency[SkipValidation[Services]]) -> dict[str, Any]:
         return plugin_report(services)
 
-    @get("/healthz", summary="Liveness: the process is up")
+    @get("/healthz", summary="Liveness: the process is up", description="No API key needed.")
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/readyz", summary="Readiness: every engine is loaded", status_code=200)
-    async def readyz(self, services: NamedDependency[SkipValidation[Services]]) -> Response[dict[str, Any]]:
-        engines = {slot.id: slot.load_status for slot in services.pool.slots.values()}
-        ready = services.pool.all_ready
-        return Response({"ready": ready, "engines": engines}, status_code=200 if ready else 503)
+    @head("/healthz", summary="Liveness, without a body", description="No API key needed.", media_type=MediaType.TEXT)
+    async def healthz_head(self) -> None:
+        return None
 
-    @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+    @get("/readyz", summary="Readiness: every engine is loaded", status_code=200,
+         description="200 once every engine has loaded, 503 until then (and for good if one failed to load). "
+         "No API key needed; the per-engine status is in `/plugins`.",
+         responses={503: ResponseSpec(Readiness, description="Not ready yet", generate_examples=False)})
+    async def readyz(self, services: NamedDependency[SkipValidation[Services]]) -> Response[Readiness]:
+        ready = services.pool.all_ready
+        return Response(Readiness(ready=ready), status_code=200 if ready else 503)
+
+    @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, security=API_KEY_REQUIRED,
+         responses={200: ResponseSpec(str, media_type=CONTENT_TYPE_LATEST, description="Prometheus text format",
+                                      generate_examples=False), **error_responses(400, 401, 500, 503)},
+         operation_class=RpcOperation)
     async def metrics(self, services: NamedDependency[SkipValidation[Services]]) -> Response[bytes]:
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
