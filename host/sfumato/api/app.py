@@ -12,11 +12,12 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components
 
 from sfumato import __version__
 from sfumato.api.auth import api_key_middleware
-from sfumato.api.docs_page import DocsController
+from sfumato.api.docs_page import DocsController, DocsRenderPlugin
 from sfumato.api.engines import EnginesController
 from sfumato.api.errors import EXCEPTION_HANDLERS
 from sfumato.api.generation import GenerationController
@@ -50,7 +51,8 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         version=__version__,
         description="The Stability/Gyre generation API (proto3 JSON over HTTP). See docs/api.md.",
         path="/schema",
-        render_plugins=[],
+        # Litestar's viewers load scripts and fonts from CDNs: /schema shows the offline page instead.
+        render_plugins=[DocsRenderPlugin(), JsonRenderPlugin(), YamlRenderPlugin()],
         components=Components(security_schemes=SECURITY_SCHEMES),
         create_examples=False,
     )

@@ -1,63 +1,66 @@
-"""A self-contained API docs page rendered from the OpenAPI document (works offline)."""
+"""The API reference page: the OpenAPI document rendered by a small script, offline.
+
+One HTML response carries the page, its style, its script and the document itself,
+so it needs no other request, no CDN and no web font. It is served at ``/docs`` and,
+as an OpenAPI render plugin, at ``/schema`` and the paths where Litestar's own
+(CDN-loading) viewers would be.
+"""
 
 from __future__ import annotations
 
 import html
-import json
+import re
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.response import Response
+from litestar.serialization import encode_json
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
-h2{border-bottom:1px solid #ddd;padding-bottom:.3rem;margin-top:2.5rem}
-.op{margin:1rem 0;padding:.6rem 1rem;border-left:4px solid #4a7;background:#f6faf7}
-.method{font-weight:bold;display:inline-block;min-width:4rem}
-pre{background:#f4f4f4;padding:.6rem;overflow:auto;font-size:.85rem}
-details{margin:.4rem 0}
-"""
+_ASSETS = files("sfumato.api") / "docs_assets"
+_PLACEHOLDER = re.compile(r"\{\{([A-Z]+)\}\}")
+# Where Litestar's viewers live under /schema; bookmarks to them land on this page.
+SCHEMA_VIEWER_PATHS = ["/", "/redoc", "/swagger", "/elements", "/rapidoc", "/scalar"]
 
 
-def _dump(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, indent=indent, default=lambda o: o.decode("latin-1") if isinstance(o, bytes) else str(o))
+@cache
+def _asset(name: str) -> str:
+    return (_ASSETS / name).read_text(encoding="utf-8")
+
+
+def _script_safe_json(value: Any) -> str:
+    # Encoded as /schema/openapi.json is. Inside <script>, "</" would end the element early;
+    # \u003c is the same JSON string.
+    return encode_json(value).decode().replace("<", "\\u003c")
 
 
 def render_docs(document: dict[str, Any]) -> str:
     info = document.get("info", {})
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(info.get('title', 'API'))}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(info.get('title', 'API'))} <small>{html.escape(str(info.get('version', '')))}</small></h1>",
-        f"<p>{html.escape(info.get('description', ''))}</p>",
-        "<p>Machine-readable: <a href='/schema/openapi.json'>/schema/openapi.json</a></p><h2>Routes</h2>",
-    ]
-    for path, item in sorted(document.get("paths", {}).items()):
-        for method, operation in item.items():
-            if not isinstance(operation, dict):
-                continue
-            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            parts.append(
-                f"<div class='op'><span class='method'>{method.upper()}</span> <code>{html.escape(path)}</code>"
-                f" — {html.escape(operation.get('summary', ''))}<p>{html.escape(operation.get('description', ''))}</p>"
-            )
-            if body:
-                parts.append(f"<p>Body: <code>{html.escape(_dump(body))}</code></p>")
-            parts.append("</div>")
-    parts.append("<h2>Messages</h2>")
-    for name, schema in sorted(document.get("components", {}).get("schemas", {}).items()):
-        parts.append(
-            f"<details id='{html.escape(name)}'><summary><code>{html.escape(name)}</code></summary>"
-            f"<pre>{html.escape(_dump(schema, indent=2))}</pre></details>"
-        )
-    parts.append("</body></html>")
-    return "".join(parts)
+    values = {
+        "TITLE": html.escape(str(info.get("title", "API"))),
+        "VERSION": html.escape(str(info.get("version", ""))),
+        "STYLE": _asset("docs.css"),
+        "SCRIPT": _asset("docs.js"),
+        "DOCUMENT": _script_safe_json(document),
+    }
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], _asset("docs.html"))
+
+
+class DocsRenderPlugin(OpenAPIRenderPlugin):
+    """Serves the reference page under the OpenAPI path (``/schema``) instead of a CDN viewer."""
+
+    def __init__(self) -> None:
+        super().__init__(path=SCHEMA_VIEWER_PATHS, favicon="", style="")
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        return render_docs(openapi_schema).encode()
 
 
 class DocsController(Controller):
     include_in_schema = False
 
-    @get("/docs")
+    @get("/docs", media_type="text/html")
     async def docs(self, request: Request) -> Response[str]:
-        schema = request.app.openapi_schema.to_schema()
-        return Response(render_docs(schema), media_type="text/html")
+        return Response(render_docs(request.app.openapi_schema.to_schema()), media_type="text/html")
