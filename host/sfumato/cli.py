@@ -88,20 +88,35 @@ def _get(args: argparse.Namespace, path: str) -> Any:
     return response.json()
 
 
+def _engine_defaults(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each engine's defaults from ``/plugins`` (ListEngines has no place for them); {} if unavailable."""
+    with _client(args) as client:
+        response = client.get("/plugins")
+    if response.status_code != 200:
+        return {}
+    return {engine["id"]: engine for engine in response.json().get("engines", [])}
+
+
 def cmd_engines(args: argparse.Namespace) -> int:
     if args.server:
         listing = _get(args, "/grpcgateway/engines")
         if isinstance(listing, int):
             return listing
+        defaults = _engine_defaults(args)
         for engine in listing.get("engine", []):
+            default = defaults.get(engine["id"], {})
             samplers = ", ".join(s.get("sampler", "SAMPLER_DDIM") for s in engine.get("supportedSamplers", []))
             state = "ready" if engine.get("ready") else "loading"
             print(f"{engine['id']:<24} {state:<8} {engine.get('name', '')}\n{'':<34}samplers: {samplers}")
+            if default:
+                print(f"{'':<34}default: {default.get('default_sampler')}, {default.get('default_steps')} steps, "
+                      f"{default.get('native_width')}x{default.get('native_height')}")
         return 0
     settings, plugins = _load(args)
     for entry in settings.engines:
         kind = "" if entry.kind in plugins.engine_kinds else "  (kind not installed)"
-        print(f"{entry.id:<24} kind={entry.kind:<14} model={entry.model or '-'}{kind}")
+        sampler = entry.default_sampler or "engine default"
+        print(f"{entry.id:<24} kind={entry.kind:<14} model={entry.model or '-'} sampler={sampler}{kind}")
     return 0
 
 
