@@ -140,8 +140,15 @@ fn resize_region_into<T: ResizeSample>(
     let options =
         ResizeOptions::new().resize_alg(filter.algorithm()).use_alpha(false).crop(crop.0, crop.1, crop.2, crop.3);
     // One resizer per thread, kept between calls: its intermediate buffer
-    // stays mapped instead of being faulted in again on every call.
-    RESIZER.with(|r| r.borrow_mut().resize(&source, &mut target, &options)).map_err(|e| fail(&e))
+    // stays mapped instead of being faulted in again on every call. A pool
+    // thread waiting inside one resize may run another request's resize: that
+    // one finds the cell borrowed and uses a fresh resizer.
+    RESIZER
+        .with(|cell| match cell.try_borrow_mut() {
+            Ok(mut resizer) => resizer.resize(&source, &mut target, &options),
+            Err(_) => Resizer::new().resize(&source, &mut target, &options),
+        })
+        .map_err(|e| fail(&e))
 }
 
 /// Output shape of `rescale` (height, width, channels), after checking the request.

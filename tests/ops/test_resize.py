@@ -101,3 +101,19 @@ def test_float32_and_errors():
         _ops.rescale(img, 16, 16, 1)
     with pytest.raises(ValueError):
         _ops.rescale(img, 16, 16, 0, "sinc")
+
+
+def test_concurrent_rescales_from_many_threads(rng):
+    """Requests resize on several threads at once; each call must stand alone (no shared state)."""
+    import concurrent.futures
+
+    image = rng.integers(0, 256, size=(256, 256, 4), dtype=np.uint8)
+    sizes = (1536, 2048)  # large enough that the kernels split the work over their thread pool
+    expected = {size: _ops.rescale(image, size, size, 0, "lanczos") for size in sizes}
+
+    def run(index: int) -> bool:
+        size = sizes[index % 2]
+        return all(np.array_equal(_ops.rescale(image, size, size, 0, "lanczos"), expected[size]) for _ in range(3))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, range(16)))
