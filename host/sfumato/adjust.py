@@ -1,8 +1,14 @@
-"""Applying a list of ``ImageAdjustment``s through the adjustment registry."""
+"""Applying a list of ``ImageAdjustment``s through the adjustment registry.
+
+Every intermediate image is planned from shapes alone (:func:`plan_adjustments`) and
+checked against the size limit before any pixel is allocated; a chain stops between
+steps once its job is cancelled.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,6 +17,30 @@ from sfumato.errors import invalid
 from sfumato.records import AdjustmentSpec, resolve
 
 BUILTIN_KINDS = ("blur", "invert", "levels", "channels", "rescale", "crop")
+
+Shape = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class ImageLimit:
+    """The bound every image a request makes must respect (decoded or adjusted)."""
+
+    max_pixels: int
+    max_side: int
+
+    def allows(self, shape: Shape) -> bool:
+        height, width = shape[0], shape[1]
+        return 0 < width <= self.max_side and 0 < height <= self.max_side and width * height <= self.max_pixels
+
+    def check(self, shape: Shape, what: str) -> None:
+        height, width = shape[0], shape[1]
+        if width <= 0 or height <= 0:
+            raise invalid(f"{what}: the image would be empty ({width}×{height})")
+        if width > self.max_side or height > self.max_side or width * height > self.max_pixels:
+            raise invalid(
+                f"{what}: the image would be {width}×{height}; the limit is {self.max_side} pixels per side "
+                f"and {self.max_pixels} pixels in all (limits.max_input_side, limits.max_input_pixels)"
+            )
 
 
 def members(adjustment: Any) -> Iterator[tuple[str, Any]]:
@@ -46,17 +76,69 @@ def validate_adjustments(
                     raise invalid(f"{where}.{kind}: {exc}") from exc
 
 
-def apply_adjustments(
-    pixels: np.ndarray, adjustments: Sequence[Any], registry: Mapping[str, AdjustmentSpec], *, path: str
-) -> np.ndarray:
-    """Run the adjustments in order on an H×W×C ``uint8`` image."""
+def _next_shape(shape: Shape, spec: AdjustmentSpec, params: Any, where: str) -> Shape:
+    if spec.output_shape is None:
+        return shape
+    try:
+        return tuple(int(n) for n in spec.output_shape(shape, params))  # type: ignore[return-value]
+    except ValueError as exc:
+        raise invalid(f"{where}: {exc}") from exc
+
+
+def plan_adjustments(
+    shape: Shape, adjustments: Sequence[Any], registry: Mapping[str, AdjustmentSpec], *, path: str, limit: ImageLimit
+) -> tuple[Shape, int]:
+    """The chain's final shape and its peak working memory in bytes, from shapes alone.
+
+    Raises a 400 naming the step whose result would break ``limit``.
+    """
+    peak = _nbytes(shape)
     for position, adjustment in enumerate(adjustments):
         for kind, params in members(adjustment):
-            apply = resolve(registry[kind].apply)
+            where = f"{path}[{position}].{kind}"
+            spec = registry[kind]
+            result = _next_shape(shape, spec, params, where)
+            limit.check(result, where)
+            out = _nbytes(result)
+            peak = max(peak, _nbytes(shape) + out + int(spec.work_factor * max(out, _nbytes(shape))))
+            shape = result
+    return shape, peak
+
+
+def _nbytes(shape: Shape) -> int:
+    return shape[0] * shape[1] * shape[2]
+
+
+def apply_adjustments(
+    pixels: np.ndarray,
+    adjustments: Sequence[Any],
+    registry: Mapping[str, AdjustmentSpec],
+    *,
+    path: str,
+    limit: ImageLimit | None = None,
+    cancel: Any = None,
+) -> np.ndarray:
+    """Run the adjustments in order on an H×W×C ``uint8`` image.
+
+    With ``limit``, each step's planned result is checked before it runs, and its real
+    result after (a plugin's ``output_shape`` may be missing or wrong).
+    """
+    for position, adjustment in enumerate(adjustments):
+        for kind, params in members(adjustment):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            where = f"{path}[{position}].{kind}"
+            spec = registry[kind]
+            shape: Shape = (pixels.shape[0], pixels.shape[1], pixels.shape[2] if pixels.ndim == 3 else 1)
+            if limit is not None:
+                limit.check(_next_shape(shape, spec, params, where), where)
+            apply = resolve(spec.apply)
             try:
                 pixels = apply(pixels, params)
             except ValueError as exc:
-                raise invalid(f"{path}[{position}].{kind}: {exc}") from exc
+                raise invalid(f"{where}: {exc}") from exc
             if pixels.ndim == 2:
                 pixels = pixels[:, :, None]
+            if limit is not None:
+                limit.check(pixels.shape, where)  # type: ignore[arg-type]
     return pixels

@@ -99,6 +99,12 @@ class AdjustmentSpec:
     called as ``apply(pixels, params) -> pixels`` on an H×W×C ``uint8`` numpy array
     (C = 1, 3 or 4) and must not modify its input. ``validate(params)`` may raise
     ``ValueError`` with a human message; it runs before any work is accepted.
+
+    ``output_shape(shape, params) -> shape`` tells the (height, width, channels) of the
+    result from those of the input without touching pixels, so the host can check every
+    intermediate image against its limits before anything is allocated. Leave it unset
+    for adjustments that keep the shape. ``work_factor`` is the adjustment's scratch
+    memory in bytes per output byte (a float32 intermediate is 4), for the image-work budget.
     """
 
     name: str
@@ -106,3 +112,5 @@ class AdjustmentSpec:
     apply: str | Callable[..., Any]
     validate: Callable[[Any], None] | None = None
     description: str = ""
+    output_shape: Callable[[tuple[int, int, int], Any], tuple[int, int, int]] | None = None
+    work_factor: float = 0.0

@@ -8,6 +8,7 @@ integer codes.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -118,6 +119,13 @@ def validate_channels(params: Any) -> None:
         )
 
 
+def channels_shape(shape: tuple[int, int, int], params: Any) -> tuple[int, int, int]:
+    sources = channel_sources(params)
+    if shape[2] < 4 and getattr(params, "a", None) is None:
+        sources[3] = CHANNEL_CODES["CHANNEL_DISCARD"]
+    return shape[0], shape[1], sum(1 for s in sources if s != CHANNEL_CODES["CHANNEL_DISCARD"])
+
+
 def apply_channels(pixels: np.ndarray, params: Any) -> np.ndarray:
     sources = channel_sources(params)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -146,6 +154,10 @@ def validate_rescale(params: Any) -> None:
     _code(params.mode, RESCALE_MODE_CODES, "rescale mode")
 
 
+def rescale_shape(shape: tuple[int, int, int], params: Any) -> tuple[int, int, int]:
+    return int(params.height), int(params.width), shape[2]
+
+
 def apply_rescale(pixels: np.ndarray, params: Any) -> np.ndarray:
     width, height = int(params.width), int(params.height)
     if pixels.shape[0] == height and pixels.shape[1] == width:
@@ -164,6 +176,10 @@ def validate_crop(params: Any) -> None:
         raise ValueError("crop top and left must not be negative")
 
 
+def crop_shape(shape: tuple[int, int, int], params: Any) -> tuple[int, int, int]:
+    return int(params.height), int(params.width), shape[2]
+
+
 def apply_crop(pixels: np.ndarray, params: Any) -> np.ndarray:
     # Whether the region fits depends on the image, so it is checked here (ValueError → 400).
     return _ops().crop(pixels, int(params.top), int(params.left), int(params.width), int(params.height))
@@ -175,29 +191,29 @@ def _wire(name: str) -> type:
     return getattr(wire, name)
 
 
-SPECS: tuple[tuple[str, str, Callable[..., Any], Callable[[Any], None] | None, str], ...] = (
-    ("blur", "ImageAdjustmentGaussian", apply_blur, validate_blur,
-     "Gaussian blur (sigma in pixels, reflected borders); UP/DOWN grow bright/dark areas softly."),
-    ("invert", "ImageAdjustmentInvert", apply_invert, None, "1 - x on colour channels."),
-    ("levels", "ImageAdjustmentLevels", apply_levels, validate_levels,
-     "Linear remap of [inputLow, inputHigh] to [outputLow, outputHigh], clamped."),
-    ("channels", "ImageAdjustmentChannels", apply_channels, validate_channels,
-     "Rebuild r, g, b, a from named source channels, constants, or drop them."),
-    ("rescale", "ImageAdjustmentRescale", apply_rescale, validate_rescale,
-     "Resample to a size: stretch (STRICT), cover and crop (CROP) or fit and pad (FIT)."),
-    ("crop", "ImageAdjustmentCrop", apply_crop, validate_crop, "Cut out a region inside the image."),
+# Scratch memory per output byte: the blur and the resampler keep a float32 copy of the image.
+FLOAT_SCRATCH = 4.0
+
+SPECS: tuple[AdjustmentSpec, ...] = (
+    AdjustmentSpec("blur", "ImageAdjustmentGaussian", apply_blur, validate_blur,
+                   "Gaussian blur (sigma in pixels, reflected borders); UP/DOWN grow bright/dark areas softly.",
+                   work_factor=FLOAT_SCRATCH),
+    AdjustmentSpec("invert", "ImageAdjustmentInvert", apply_invert, None, "1 - x on colour channels."),
+    AdjustmentSpec("levels", "ImageAdjustmentLevels", apply_levels, validate_levels,
+                   "Linear remap of [inputLow, inputHigh] to [outputLow, outputHigh], clamped."),
+    AdjustmentSpec("channels", "ImageAdjustmentChannels", apply_channels, validate_channels,
+                   "Rebuild r, g, b, a from named source channels, constants, or drop them.",
+                   output_shape=channels_shape),
+    AdjustmentSpec("rescale", "ImageAdjustmentRescale", apply_rescale, validate_rescale,
+                   "Resample to a size: stretch (STRICT), cover and crop (CROP) or fit and pad (FIT).",
+                   output_shape=rescale_shape, work_factor=FLOAT_SCRATCH),
+    AdjustmentSpec("crop", "ImageAdjustmentCrop", apply_crop, validate_crop, "Cut out a region inside the image.",
+                   output_shape=crop_shape),
 )
 
 
 @hookimpl
 def register_adjustments(register: Callable[[AdjustmentSpec], None]) -> None:
-    for name, params_type, apply, validate, description in SPECS:
-        register(
-            AdjustmentSpec(
-                name=name,
-                params=_wire(params_type),
-                apply=apply,
-                validate=validate,
-                description=description,
-            )
-        )
+    # The params types are named as strings above so that importing this module stays cheap.
+    for spec in SPECS:
+        register(dataclasses.replace(spec, params=_wire(spec.params)))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from sfumato.adjust import apply_adjustments, validate_adjustments
+from sfumato.adjust import ImageLimit, apply_adjustments, validate_adjustments
 from sfumato.config import LimitSettings
 from sfumato.errors import RpcError, Code, invalid
 from sfumato.images import decode_image
+from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.job import LoraInput, WeightedText
 from sfumato.records import AdjustmentSpec
 
+# numpy's own limit is 32 or 64 depending on the version; LoRA tensors use 2 or 4.
+MAX_TENSOR_DIMENSIONS = 32
 # numpy dtypes for tensors.Dtype names (the API page's Tensor.data is raw little-endian bytes).
 TENSOR_DTYPES = {
     "DT_FLOAT32": "<f4",
@@ -52,9 +56,16 @@ def _weight(prompt: Any, path: str) -> float:
 
 
 def split_prompts(
-    prompts: Sequence[Any], *, limits: LimitSettings, adjustments: Mapping[str, AdjustmentSpec]
+    prompts: Sequence[Any],
+    *,
+    limits: LimitSettings,
+    adjustments: Mapping[str, AdjustmentSpec],
+    cancel: CancelToken | None = None,
 ) -> SplitPrompts:
-    """Classify prompts (API.md §4) and decode/adjust their images. Blocking: run off the event loop."""
+    """Classify prompts (API.md §4) and decode/adjust their images. Blocking: run off the event loop.
+
+    Image work stops between adjustments once ``cancel`` fires (raising ``Cancelled``).
+    """
     if len(prompts) > limits.max_prompts:
         raise invalid(f"prompt: {len(prompts)} prompts sent; the limit is {limits.max_prompts} (limits.max_prompts)")
     result = SplitPrompts()
@@ -68,7 +79,7 @@ def split_prompts(
                 Code.UNIMPLEMENTED, f"{path}.tokens: token prompts are not supported; send the prompt as text"
             )
         elif prompt.artifact is not None:
-            _add_artifact(result, prompt.artifact, weight, path + ".artifact", limits, adjustments)
+            _add_artifact(result, prompt.artifact, weight, path + ".artifact", limits, adjustments, cancel)
         else:
             raise invalid(f"{path}: a prompt must set one of text, tokens or artifact")
     return result
@@ -98,8 +109,14 @@ def _add_artifact(
     path: str,
     limits: LimitSettings,
     adjustments: Mapping[str, AdjustmentSpec],
+    cancel: CancelToken | None,
 ) -> None:
     kind = _name(artifact.type)
+    limit = ImageLimit(limits.max_input_pixels, limits.max_input_side)
+
+    def adjust(pixels: np.ndarray, chain: list[Any], where: str) -> np.ndarray:
+        return apply_adjustments(pixels, chain, adjustments, path=where, limit=limit, cancel=cancel)
+
     pre = list(artifact.adjustments or ())
     post = list(artifact.post_adjustments or ())
     if len(pre) + len(post) > limits.max_adjustments:
@@ -113,14 +130,14 @@ def _add_artifact(
         if result.init_image is not None:
             raise invalid(f"{path}: only one init image (ARTIFACT_IMAGE) per request is supported")
         pixels = _decode_artifact_image(artifact, path, limits)
-        result.init_image = apply_adjustments(pixels, pre, adjustments, path=path + ".adjustments")
+        result.init_image = adjust(pixels, pre, path + ".adjustments")
     elif kind == "ARTIFACT_MASK":
         if result.mask is not None:
             raise invalid(f"{path}: only one mask (ARTIFACT_MASK) per request is supported")
         pixels = _decode_artifact_image(artifact, path, limits)
-        adjusted = apply_adjustments(pixels, pre, adjustments, path=path + ".adjustments")
+        adjusted = adjust(pixels, pre, path + ".adjustments")
         result.mask = adjusted
-        result.composite_mask = apply_adjustments(adjusted, post, adjustments, path=path + ".postAdjustments")
+        result.composite_mask = adjust(adjusted, post, path + ".postAdjustments")
     elif kind == "ARTIFACT_LORA":
         if len(result.loras) >= limits.max_loras:
             raise invalid(f"{path}: more than {limits.max_loras} LoRAs (limits.max_loras)")
@@ -160,9 +177,20 @@ def _tensor(tensor: Any, path: str) -> np.ndarray:
     if dtype is None:
         raise invalid(f"{path}.dtype: {dtype_name} is not supported (use one of {', '.join(TENSOR_DTYPES)})")
     shape = tuple(int(dim) for dim in tensor.shape or ())
+    if len(shape) > MAX_TENSOR_DIMENSIONS:
+        raise invalid(f"{path}.shape: {len(shape)} dimensions; at most {MAX_TENSOR_DIMENSIONS} are supported")
+    negative = [dim for dim in shape if dim < 0]
+    if negative:
+        raise invalid(f"{path}.shape: {list(shape)} is not a valid shape (negative dimension {negative[0]})")
     data = bytes(tensor.data or b"")
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize if shape else len(data)
-    if any(dim < 0 for dim in shape) or len(data) != expected:
+    # Python ints: a product of large dimensions must not wrap around as int64 would.
+    expected = math.prod(shape) * np.dtype(dtype).itemsize if shape else len(data)
+    if len(data) != expected:
         raise invalid(f"{path}: shape {list(shape)} of {dtype_name} needs {expected} bytes of data, got {len(data)}")
     array = np.frombuffer(data, dtype=dtype)
-    return array.reshape(shape) if shape else array
+    if not shape:
+        return array
+    try:
+        return array.reshape(shape)
+    except ValueError as exc:  # e.g. a zero-size tensor with a dimension numpy cannot index
+        raise invalid(f"{path}.shape: {list(shape)} is not a shape this server can hold ({exc})") from None
