@@ -50,10 +50,12 @@ HTTP_STATUS = {
 class RpcError(Exception):
     """An error with a google.rpc code and a message meant for the API's user."""
 
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: Code, message: str, *, retry_after_seconds: float | None = None) -> None:
         super().__init__(message)
         self.code = Code(code)
         self.message = message
+        # For RESOURCE_EXHAUSTED: when trying again may succeed (the Retry-After header).
+        self.retry_after_seconds = retry_after_seconds
 
     @property
     def http_status(self) -> int:

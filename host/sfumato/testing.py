@@ -101,7 +101,13 @@ def start_server(
     api_key: str | None = None,
     wait_ready: bool = True,
     timeout: float = 120.0,
+    test_controls: bool = True,
 ) -> RunningServer:
+    """Start ``sfumato serve`` on a free loopback port and wait for it.
+
+    ``test_controls`` enables the test-only extension parameters (delays, fault
+    injection) that a production server refuses.
+    """
     port = free_port()
     command = [sys.executable, "-m", "sfumato", "serve", "--strict", "--host", "127.0.0.1", "--port", str(port)]
     if config is not None:
@@ -112,6 +118,8 @@ def start_server(
         command += ["--only-plugins", ",".join(dict.fromkeys([*plugins, *BUILTIN_PLUGINS]))]
     environment = dict(os.environ, **(env or {}))
     environment.setdefault("SFUMATO_CACHE_DIR", str(tmp_dir / "cache"))
+    if test_controls:
+        environment.setdefault("SFUMATO_TEST_CONTROLS", "1")
     if api_key:
         environment["SFUMATO_API_KEYS"] = api_key
     log_path = tmp_dir / f"server-{port}.log"
@@ -232,7 +240,7 @@ def request_builder() -> type[RequestBuilder]:
 
 @pytest.fixture
 def sfumato_server_factory(tmp_path: Path) -> Iterator[Any]:
-    """``factory(config=TOML, plugins=[entry point names], env={...}, api_key=...)`` → RunningServer."""
+    """``factory(config=TOML, plugins=[entry point names], env={...}, api_key=..., test_controls=True)`` → RunningServer."""
     servers: list[RunningServer] = []
 
     def factory(**kwargs: Any) -> RunningServer:

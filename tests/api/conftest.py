@@ -16,6 +16,12 @@ default_engine = "test-pattern"
 queue_size = 6
 async_retention_seconds = 600
 
+[quotas]
+# The suite sends many requests from one address; quotas have their own tests.
+max_active_jobs = 0
+max_queued_jobs = 0
+requests_per_minute = 0
+
 [limits]
 max_body_bytes = 8388608
 max_input_pixels = 4194304

@@ -77,6 +77,10 @@ def test_cancel_running_job_stops_it_and_forgets_the_handle(server):
     began = time.monotonic()
     assert server.post("/grpcgateway/asyncCancel", handle).status_code == 200
     assert time.monotonic() - began < 0.5
+    # The next AsyncResult says it was cancelled, once; then the handle is gone.
+    told = server.post("/grpcgateway/asyncResult", handle).json()
+    assert told["complete"] is True and not told.get("answer")
+    assert told["status"]["code"] == 1 and "cancelled by AsyncCancel" in told["status"]["message"]
     assert server.post("/grpcgateway/asyncResult", handle).status_code == 404
     assert server.post("/grpcgateway/asyncCancel", handle).status_code == 404
     # the worker is free again: a new job on the same engine finishes quickly
@@ -90,6 +94,7 @@ def test_cancel_queued_job_is_immediate(server):
     running = start(server, slow)
     queued = start(server, RequestBuilder().engine("slow-pattern").prompt("waiting").size(16, 16).steps(2).build())
     assert server.post("/grpcgateway/asyncCancel", queued).status_code == 200
+    assert server.post("/grpcgateway/asyncResult", queued).json()["status"]["code"] == 1
     assert server.post("/grpcgateway/asyncResult", queued).status_code == 404
     server.post("/grpcgateway/asyncCancel", running)
 

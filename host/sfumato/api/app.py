@@ -23,6 +23,7 @@ from sfumato.api.errors import EXCEPTION_HANDLERS
 from sfumato.api.generation import GenerationController
 from sfumato.api.openapi import SECURITY_SCHEMES, openapi_plugins
 from sfumato.api.operations import OperationsController
+from sfumato.api.rate_limit import rate_limit_middleware
 from sfumato.api.services import Services
 from sfumato.config import Settings
 from sfumato.plugins import Plugins
@@ -60,7 +61,8 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         route_handlers=[GenerationController, EnginesController, OperationsController, DocsController],
         dependencies={"services": Provide(_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[api_key_middleware(settings.server.api_keys)],
+        # Outermost first: who is calling, then whether they may call now.
+        middleware=[api_key_middleware(settings.server.api_keys), rate_limit_middleware(settings.quotas.requests_per_minute)],
         lifespan=[lifespan],
         state=State({"services": services}),
         openapi_config=openapi,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 
 import msgspec
@@ -49,8 +50,12 @@ def rpc_response(code: Code, message: str, headers: dict[str, str] | None = None
     )
 
 
+def retry_after_header(seconds: float | None) -> dict[str, str]:
+    return {} if seconds is None else {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
 def handle_rpc_error(_: Request, exc: RpcError) -> Response[bytes]:
-    return rpc_response(exc.code, exc.message)
+    return rpc_response(exc.code, exc.message, retry_after_header(exc.retry_after_seconds))
 
 
 def handle_wire_error(_: Request, exc: WireError) -> Response[bytes]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
@@ -13,15 +13,18 @@ from litestar.response import Stream
 
 from sfumato import wire
 from sfumato.api.answers import answer_for
+from sfumato.api.auth import client_of
 from sfumato.api.errors import status_body
 from sfumato.api.openapi import API_KEY_REQUIRED, GENERATE_STREAM, RpcOperation, error_responses
 from sfumato.api.services import Services
 from sfumato.api.wire_body import WireBody
 from sfumato.errors import Code, RpcError
+from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.state import ImageResult, JobState
 from sfumato.wire_codec import encode_message
 
 NDJSON = "application/x-ndjson"
+T = TypeVar("T")
 
 
 def _result_line(state: JobState, result: ImageResult) -> bytes:
@@ -32,24 +35,28 @@ def _json(message: Any) -> Response[bytes]:
     return Response(content=encode_message(message), media_type="application/json", status_code=200)
 
 
-async def _first_result(request: Request, state: JobState, services: Services) -> ImageResult | None:
-    """Wait for the first image while watching for the client going away."""
-    results = state.stream()
-    first = asyncio.ensure_future(anext(results, None))
-    disconnect = asyncio.ensure_future(request.receive())
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (the body was read already, so only a disconnect arrives)."""
+    while (await request.receive()).get("type") != "http.disconnect":
+        pass
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T], on_disconnect: Callable[[], None]) -> T:
+    """Await ``work`` while watching the connection; if the client goes first, stop the work."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
     try:
-        while True:
-            done, _ = await asyncio.wait({first, disconnect}, return_when=asyncio.FIRST_COMPLETED)
-            if first in done:
-                return first.result()
-            if disconnect.result().get("type") == "http.disconnect":
-                services.scheduler.cancel(state, "the client disconnected")
-                raise RpcError(Code.CANCELLED, "the client disconnected")
-            disconnect = asyncio.ensure_future(request.receive())
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        on_disconnect()
+        raise RpcError(Code.CANCELLED, "the client disconnected")
     finally:
-        disconnect.cancel()
-        if not first.done():
-            first.cancel()
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+            # Nobody awaits it any more: consume its outcome so it is not reported as lost.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _require_handle(handle: wire.AsyncHandle | None) -> str:
@@ -76,8 +83,15 @@ class GenerationController(Controller):
         operation_class=RpcOperation,
     )
     async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Stream:
-        state = await services.accept(data)
-        first = await _first_result(request, state, services)
+        client = client_of(request.scope)
+        cancel = CancelToken()
+        # Image work for a request whose client has gone stops at its next step.
+        state = await _unless_disconnected(
+            request, services.accept(data, client=client, cancel=cancel), lambda: cancel.cancel("the client disconnected")
+        )
+        first = await _unless_disconnected(
+            request, anext(state.stream(), None), lambda: services.scheduler.cancel(state, "the client disconnected")
+        )
 
         async def lines() -> AsyncIterator[bytes]:
             finished = False
@@ -100,8 +114,9 @@ class GenerationController(Controller):
     @post("/asyncGenerate", status_code=200, dto=WireBody[wire.Request], return_dto=None, summary="AsyncGenerate",
           description="Validates the Request like Generate, queues it and returns a handle at once.",
           responses=error_responses(400, 401, 404, 408, 429, 500, 501, 503), operation_class=RpcOperation)
-    async def async_generate(self, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
-        state = await services.accept(data)
+    async def async_generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
+        services.async_store.check_capacity()
+        state = await services.accept(data, client=client_of(request.scope))
         handle = services.async_store.add(state)
         return _json(wire.AsyncHandle(request_id=state.job.request_id, async_handle=handle))
 

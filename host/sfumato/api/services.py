@@ -11,9 +11,13 @@ import anyio.to_thread
 
 from sfumato import _ops, wire
 from sfumato.config import Settings
-from sfumato.engine_pool import EnginePool, build_pool
+from sfumato.engine_pool import EnginePool, EngineSlot, build_pool
+from sfumato.errors import Cancelled, Code, RpcError
 from sfumato.jobs.async_store import AsyncStore
 from sfumato.jobs.build import build_job, engine_not_found
+from sfumato.jobs.cancel import CancelToken
+from sfumato.jobs.image_work import ImageWorkBudget, plan_request_images
+from sfumato.jobs.quotas import ClientQuotas
 from sfumato.jobs.scheduler import Scheduler
 from sfumato.jobs.state import JobState, now_ms
 from sfumato.metrics import Metrics
@@ -31,6 +35,8 @@ class Services:
     scheduler: Scheduler
     async_store: AsyncStore
     metrics: Metrics
+    quotas: ClientQuotas
+    image_work: ImageWorkBudget
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -46,8 +52,13 @@ class Services:
             scheduler,
             retention_seconds=settings.jobs.async_retention_seconds,
             poll_wait_seconds=settings.jobs.async_poll_wait_seconds,
+            max_held_bytes=settings.jobs.max_async_result_bytes,
         )
-        return cls(settings, plugins, pool, scheduler, store, metrics)
+        limits = settings.limits
+        image_work = ImageWorkBudget(
+            slots=limits.image_work_slots, max_bytes=limits.image_work_bytes, wait_seconds=limits.image_work_wait_seconds
+        )
+        return cls(settings, plugins, pool, scheduler, store, metrics, ClientQuotas(settings.quotas), image_work)
 
     # ---- request → accepted job ----
     def decode(self, body: bytes, type_: type) -> Any:
@@ -58,11 +69,21 @@ class Services:
             adjustments={name: spec.params for name, spec in self.plugins.adjustments.items()},
         )
 
-    def _prepare(self, request: wire.Request, received_ms: int, loop: asyncio.AbstractEventLoop) -> JobState:
+    def _slot(self, request: wire.Request) -> EngineSlot:
         slot = self.pool.get(request.engine_id or "")
         if slot is None:
             raise engine_not_found(request.engine_id, self.pool.ids())
         slot.check_available()
+        return slot
+
+    def _prepare(
+        self,
+        request: wire.Request,
+        slot: EngineSlot,
+        received_ms: int,
+        loop: asyncio.AbstractEventLoop,
+        cancel: CancelToken,
+    ) -> JobState:
         job = build_job(
             request,
             engine_id=slot.id,
@@ -71,23 +92,44 @@ class Services:
             samplers=slot.samplers,
             input_limits=self.settings.limits,
             adjustments=self.plugins.adjustments,
+            test_controls=self.settings.server.test_controls,
+            cancel=cancel,
         )
-        slot.engine.validate(job)
+        try:
+            slot.engine.validate(job)
+        except (ValueError, TypeError) as exc:
+            # A plain error from an engine's admission check means the request does not fit it.
+            raise RpcError(
+                Code.INVALID_ARGUMENT, f"engine {slot.id!r} cannot run this request: {type(exc).__name__}: {exc}"
+            ) from exc
         return JobState(job, loop, received_ms)
 
-    async def accept(self, request: wire.Request | None) -> JobState:
-        """Validate and enqueue a Request; images are decoded and adjusted off the event loop."""
+    async def accept(
+        self, request: wire.Request | None, *, client: str = "", cancel: CancelToken | None = None
+    ) -> JobState:
+        """Validate and enqueue a Request for ``client``; images are decoded and adjusted off the event loop.
+
+        Cheap refusals (unknown engine, full queue, client quotas) come before any image
+        work; image work runs within the shared :class:`ImageWorkBudget` and stops once
+        ``cancel`` fires.
+        """
         received = now_ms()
         loop = asyncio.get_running_loop()
-        self.scheduler.check_capacity()  # refuse cheaply under overload, before any image work
         request = request or wire.Request()
-        if any(prompt.artifact is not None for prompt in request.prompt):
-            state = await anyio.to_thread.run_sync(self._prepare, request, received, loop)
-        else:  # text-only requests validate in microseconds: no thread hop needed
-            state = self._prepare(request, received, loop)
-        slot = self.pool.get(state.job.engine_id)
-        assert slot is not None
-        self.scheduler.submit(state, slot)
+        cancel = cancel or CancelToken()
+        slot = self._slot(request)
+        self.scheduler.check_capacity(slot)
+        with self.quotas.admit(client) as admitted:
+            if any(prompt.artifact is not None for prompt in request.prompt):
+                image_bytes = plan_request_images(request.prompt, self.settings.limits, self.plugins.adjustments)
+                try:
+                    state = await self.image_work.run(image_bytes, self._prepare, request, slot, received, loop, cancel)
+                except Cancelled as exc:
+                    raise RpcError(Code.CANCELLED, exc.args[0] if exc.args else "cancelled") from exc
+            else:  # text-only requests validate in microseconds: no thread hop needed
+                state = self._prepare(request, slot, received, loop, cancel)
+            self.scheduler.submit(state, slot)
+            admitted(state)
         return state
 
     # ---- lifecycle ----
@@ -104,3 +146,4 @@ class Services:
         for task in self.background:
             task.cancel()
         await anyio.to_thread.run_sync(self.scheduler.shutdown, self.settings.jobs.shutdown_grace_seconds)
+        self.image_work.close()

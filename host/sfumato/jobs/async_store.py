@@ -24,6 +24,12 @@ class AsyncTake:
 class _Entry:
     state: JobState
     delivered: int = 0
+    # Set by AsyncCancel: the next AsyncResult says so once, then the handle is gone.
+    cancelled: bool = False
+
+    @property
+    def held_bytes(self) -> int:
+        return 0 if self.cancelled else sum(len(result.png) for result in self.state.results[self.delivered :])
 
 
 def _gone(handle: str) -> RpcError:
@@ -31,14 +37,34 @@ def _gone(handle: str) -> RpcError:
 
 
 class AsyncStore:
-    def __init__(self, scheduler: Scheduler, *, retention_seconds: float, poll_wait_seconds: float) -> None:
+    def __init__(
+        self, scheduler: Scheduler, *, retention_seconds: float, poll_wait_seconds: float, max_held_bytes: int
+    ) -> None:
         self.scheduler = scheduler
         self.retention = retention_seconds
         self.poll_wait = poll_wait_seconds
+        self.max_held_bytes = max_held_bytes
         self._entries: dict[str, _Entry] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def held_bytes(self) -> int:
+        """PNG bytes produced for async jobs and not yet fetched."""
+        return sum(entry.held_bytes for entry in self._entries.values())
+
+    def check_capacity(self) -> None:
+        """New async jobs wait until clients fetch what is held; accepted ones always finish."""
+        self.purge()
+        held = self.held_bytes
+        if held >= self.max_held_bytes:
+            raise RpcError(
+                Code.RESOURCE_EXHAUSTED,
+                f"{held >> 20} MiB of async results are waiting to be fetched (jobs.max_async_result_bytes); "
+                "fetch them with AsyncResult, or retry later",
+                retry_after_seconds=5.0,
+            )
 
     def add(self, state: JobState) -> str:
         self.purge()
@@ -67,6 +93,9 @@ class AsyncStore:
     def _take_now(self, handle: str, entry: _Entry) -> AsyncTake:
         # No await between reading and advancing: concurrent pollers never share a result.
         state = entry.state
+        if entry.cancelled:
+            del self._entries[handle]
+            return AsyncTake(state, [], True, Code.CANCELLED, "the job was cancelled by AsyncCancel")
         fresh = state.results[entry.delivered :]
         entry.delivered += len(fresh)
         if state.done and entry.delivered >= len(state.results):
@@ -91,7 +120,10 @@ class AsyncStore:
         return taken
 
     def cancel(self, handle: str) -> None:
+        """Stop the job and drop its undelivered answers; the handle stays for one AsyncResult that says so."""
         entry = self._get(handle)
-        del self._entries[handle]
+        if entry.cancelled:
+            raise _gone(handle)
+        entry.cancelled = True
         if not entry.state.done:
-            self.scheduler.cancel(entry.state)
+            self.scheduler.cancel(entry.state, "cancelled by AsyncCancel")

@@ -6,6 +6,7 @@ Blocking (decodes images, runs adjustments): call it off the event loop.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -18,12 +19,16 @@ from sfumato.config import LimitSettings
 from sfumato.engines import EngineDescription, EngineLimits
 from sfumato.errors import Code, RpcError, invalid, unimplemented
 from sfumato.images import mask_plane, to_rgb
+from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.job import GenerationJob, HiresSettings, SamplerSettings
 from sfumato.jobs.prompts import split_prompts
 from sfumato.jobs.step_params import DEFAULT_CFG_SCALE, DEFAULT_STRENGTH_WITH_INIT, resolve_step_values
 from sfumato.records import AdjustmentSpec, ExtensionParam, SamplerSpec
+from sfumato.wire_codec.errors import client_text
 
 UINT32 = 2**32
+# C0, DEL, C1 and the Unicode line/paragraph separators: anything that could break a log line.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 IMAGE_TYPES = {None, "ARTIFACT_NONE", "ARTIFACT_IMAGE"}
 
 
@@ -40,7 +45,10 @@ def build_job(
     samplers: Mapping[str, SamplerSpec],
     input_limits: LimitSettings,
     adjustments: Mapping[str, AdjustmentSpec],
+    test_controls: bool = False,
+    cancel: CancelToken | None = None,
 ) -> GenerationJob:
+    request_id = _request_id(request.request_id, input_limits)
     requested = _enum(request.requested_type)
     if requested not in IMAGE_TYPES:
         raise unimplemented(f"requestedType: {requested} is not supported; this server generates images (ARTIFACT_IMAGE)")
@@ -48,7 +56,8 @@ def build_job(
     if image is None:
         image = _EmptyImageParameters()
 
-    split = split_prompts(request.prompt or (), limits=input_limits, adjustments=adjustments)
+    cancel = cancel or CancelToken()
+    split = split_prompts(request.prompt or (), limits=input_limits, adjustments=adjustments, cancel=cancel)
     if split.mask is not None and split.init_image is None:
         raise invalid("prompt: a mask (ARTIFACT_MASK) needs an init image (ARTIFACT_IMAGE) to apply to")
     if split.init_image is not None and not description.supports_init_image:
@@ -75,7 +84,7 @@ def build_job(
         karras_rho=values.karras_rho,
         noise_type=values.noise_type,
     )
-    _check_sampler_support(sampler, samplers[sampler_name])
+    _check_sampler_support(sampler, samplers[sampler_name], values.paths)
 
     init_image = mask = composite_mask = None
     if split.init_image is not None:
@@ -107,7 +116,7 @@ def build_job(
         raise unimplemented(f"image.tiling: engine {engine_id!r} cannot make tileable images")
 
     return GenerationJob(
-        request_id=request.request_id or str(uuid.uuid4()),
+        request_id=request_id,
         engine_id=engine_id,
         width=width,
         height=height,
@@ -124,8 +133,27 @@ def build_job(
         clip_guidance=clip_guidance,
         hires=hires,
         tiling=tiling,
-        extensions=_extensions(image, description.extensions, engine_id),
+        extensions=_extensions(image, description.extensions, engine_id, test_controls),
+        cancel=cancel,
     )
+
+
+def _request_id(given: str | None, limits: LimitSettings) -> str:
+    """The client's requestId, bounded: it is echoed in answers and written to the log."""
+    if not given:
+        return str(uuid.uuid4())
+    if len(given) > limits.max_request_id_chars:
+        raise invalid(
+            f"requestId: {len(given)} characters; the limit is {limits.max_request_id_chars} "
+            "(limits.max_request_id_chars)"
+        )
+    control = _CONTROL_CHARACTER.search(given)
+    if control is not None:
+        raise invalid(
+            f"requestId: control character U+{ord(control.group()):04X} at position {control.start()}; "
+            "control characters (CR, LF, NUL, …) are not allowed"
+        )
+    return given
 
 
 class _EmptyImageParameters:
@@ -187,26 +215,30 @@ def _sampler_name(image: Any, description: EngineDescription, samplers: Mapping[
     name = name or description.default_sampler
     if name not in samplers:
         available = ", ".join(sorted(samplers)) or "none"
-        raise invalid(f"image.transform.diffusion: engine {engine_id!r} has no sampler {name}; available: {available}")
+        raise invalid(
+            f"image.transform.diffusion: engine {engine_id!r} has no sampler {client_text(name)}; available: {available}"
+        )
     return name
 
 
-def _check_sampler_support(settings: SamplerSettings, spec: SamplerSpec) -> None:
+def _check_sampler_support(settings: SamplerSettings, spec: SamplerSpec, paths: Mapping[str, str]) -> None:
     """Parameters the sampler would ignore are refused rather than silently dropped (API.md §4)."""
-    unsupported = []
+    unsupported: list[tuple[str, str]] = []  # (StepValues name, label)
     if settings.eta is not None and not spec.supports_eta:
-        unsupported.append("eta")
-    if settings.churn is not None and not spec.supports_churn:
-        unsupported.append("churn")
+        unsupported.append(("eta", "eta"))
+    churn_names = [name for name in ("churn", "churn_tmin", "churn_tmax") if getattr(settings, name) is not None]
+    if churn_names and not spec.supports_churn:
+        unsupported.append((churn_names[0], "churn"))
     if (settings.sigma_min is not None or settings.sigma_max is not None) and not spec.supports_sigma_limits:
-        unsupported.append("sigma.sigmaMin/sigmaMax")
+        unsupported.append(("sigma_min" if settings.sigma_min is not None else "sigma_max", "sigma.sigmaMin/sigmaMax"))
     if settings.karras_rho is not None and not spec.supports_karras_rho:
-        unsupported.append("sigma.karrasRho")
+        unsupported.append(("karras_rho", "sigma.karrasRho"))
     if settings.noise_type is not None and settings.noise_type not in spec.noise_types:
-        unsupported.append(f"noiseType {settings.noise_type}")
+        unsupported.append(("noise_type", f"noiseType {settings.noise_type}"))
     if unsupported:
+        path = paths.get(unsupported[0][0], "image.parameters[0].sampler")
         raise invalid(
-            f"image.parameters[].sampler: {spec.name} does not support {', '.join(unsupported)} "
+            f"{path}: {spec.name} does not support {', '.join(label for _, label in unsupported)} "
             "(see supportedSamplers in ListEngines)"
         )
 
@@ -217,13 +249,21 @@ def _fit(pixels: np.ndarray, width: int, height: int, method: str) -> np.ndarray
     return _ops.rescale(np.ascontiguousarray(pixels), width, height, 0, method)
 
 
-def _extensions(image: Any, declared: tuple[ExtensionParam, ...] | Any, engine_id: str) -> dict[str, Any]:
-    by_name = {param.name: param for param in declared}
+def _extensions(
+    image: Any, declared: tuple[ExtensionParam, ...] | Any, engine_id: str, test_controls: bool
+) -> dict[str, Any]:
+    by_name = {param.name: param for param in declared if test_controls or not param.test_control}
+    hidden = {param.name for param in declared if param.test_control and not test_controls}
     values: dict[str, Any] = {param.name: param.default for param in declared if param.default is not None}
     extension = image.extension
     for position, parameter in enumerate((extension.parameters if extension else None) or ()):
         path = f"image.extension.parameters[{position}]"
         param = by_name.get(parameter.name)
+        if parameter.name in hidden:
+            raise invalid(
+                f"{path}.name: {parameter.name!r} is a test control of engine {engine_id!r}; this server refuses it "
+                "(enable test controls with [server] test_controls = true or SFUMATO_TEST_CONTROLS=1, never in production)"
+            )
         if param is None:
             known = ", ".join(sorted(by_name)) or "none"
             raise invalid(f"{path}.name: engine {engine_id!r} has no extension parameter {parameter.name!r} (accepted: {known})")
@@ -256,4 +296,6 @@ def _extension_value(param: ExtensionParam, parameter: Any, path: str) -> Any:
 
 
 def engine_not_found(engine_id: str, known: list[str]) -> RpcError:
-    return RpcError(Code.NOT_FOUND, f"engineId: no engine {engine_id!r}; available engines: {', '.join(known) or 'none'}")
+    return RpcError(
+        Code.NOT_FOUND, f"engineId: no engine {client_text(engine_id)}; available engines: {', '.join(known) or 'none'}"
+    )

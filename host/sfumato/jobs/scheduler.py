@@ -233,15 +233,27 @@ class Scheduler:
 
     @property
     def queued(self) -> int:
+        """Jobs waiting to start, all engines."""
         return sum(1 for worker in self.workers.values() for p in worker.pending if p.waiting and not p.state.done)
 
-    def check_capacity(self) -> None:
-        if self.queued >= self.queue_size:
-            raise self._queue_full()
+    def queued_for(self, slot: EngineSlot) -> int:
+        assert slot.worker is not None
+        return sum(1 for p in slot.worker.pending if p.slot is slot and p.waiting and not p.state.done)
 
-    def _queue_full(self) -> RpcError:
+    def queue_limit(self, slot: EngineSlot) -> int:
+        return slot.config.queue_size or self.queue_size
+
+    def check_capacity(self, slot: EngineSlot) -> None:
+        """Each engine has its own bound, so a flood on one engine leaves the others usable."""
+        if self.queued_for(slot) >= self.queue_limit(slot):
+            raise self._queue_full(slot)
+
+    def _queue_full(self, slot: EngineSlot) -> RpcError:
+        setting = "its queue_size" if slot.config.queue_size else "jobs.queue_size"
         return RpcError(
-            Code.RESOURCE_EXHAUSTED, f"the queue is full ({self.queue_size} jobs waiting, jobs.queue_size); retry later"
+            Code.RESOURCE_EXHAUSTED,
+            f"the queue of engine {slot.id!r} is full ({self.queue_limit(slot)} jobs waiting, {setting}); retry later",
+            retry_after_seconds=1.0,
         )
 
     def submit(self, state: JobState, slot: EngineSlot) -> None:
@@ -251,9 +263,9 @@ class Scheduler:
         slot.check_available()
         key = slot.engine.batch_key(state.job)
         with self.condition:
-            if self.queued >= self.queue_size:
+            if self.queued_for(slot) >= self.queue_limit(slot):
                 self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
-                raise self._queue_full()
+                raise self._queue_full(slot)
             self.states_by_job[id(state.job)] = state
             assert slot.worker is not None
             slot.worker.pending.append(_Pending(state=state, slot=slot, key=key))
