@@ -22,6 +22,12 @@ from bench.http_load import run_load  # noqa: E402
 from sfumato.testing import RequestBuilder, start_server  # noqa: E402
 
 CONFIG = """
+# One client sends everything here: per-client quotas would throttle the measurement.
+[quotas]
+max_active_jobs = 0
+max_queued_jobs = 0
+requests_per_minute = 0
+
 [jobs]
 batch_window_ms = {window}
 queue_size = 64

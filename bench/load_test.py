@@ -29,6 +29,12 @@ from sfumato.testing import RequestBuilder, start_server  # noqa: E402
 BACKOFF_SECONDS = 0.1
 
 CONFIG = """
+# One client sends everything here: per-client quotas would throttle the measurement.
+[quotas]
+max_active_jobs = 0
+max_queued_jobs = 0
+requests_per_minute = 0
+
 [jobs]
 queue_size = 8
 batch_window_ms = 5

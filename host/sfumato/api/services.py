@@ -141,6 +141,7 @@ class Services:
         while True:
             await asyncio.sleep(min(30.0, max(0.05, self.settings.jobs.async_retention_seconds / 4)))
             self.async_store.purge()
+            self.quotas.prune()
 
     async def stop(self) -> None:
         for task in self.background:

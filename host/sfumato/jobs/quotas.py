@@ -36,6 +36,11 @@ class ClientQuotas:
         queued = sum(1 for state in jobs if state.started_at is None)
         return len(jobs) + accepting, queued + accepting
 
+    def prune(self) -> None:
+        """Forget finished jobs of every client (their answers must not be kept alive here)."""
+        for client in list(self._jobs):
+            self.counts(client)
+
     def _check(self, client: str) -> None:
         active, queued = self.counts(client)
         limits = (
