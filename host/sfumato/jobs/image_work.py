@@ -54,7 +54,7 @@ def plan_request_images(prompts: Sequence[Any], limits: LimitSettings, registry:
         if kind not in IMAGE_KINDS or artifact.binary is None:
             continue
         path = f"prompt[{position}].artifact"
-        shape = declared_shape(bytes(artifact.binary))
+        shape = declared_shape(artifact.binary)  # no copy: this runs on the event loop
         if shape is None or not limit.allows(shape):
             continue  # decoding refuses it with the precise reason
         pre = list(artifact.adjustments or ())
