@@ -233,7 +233,9 @@ def test_async_cancel_stops_a_running_job(server, request_builder):
         handle = client.post("/grpcgateway/asyncGenerate", json=body).json()
         assert handle["requestId"] and handle["asyncHandle"]
         assert client.post("/grpcgateway/asyncCancel", json=handle).json() == {}
+        told = client.post("/grpcgateway/asyncResult", json=handle).json()
         gone = client.post("/grpcgateway/asyncResult", json=handle)
+    assert told["complete"] is True and told["status"]["code"] == 1  # CANCELLED, said once
     assert gone.status_code == 404
     assert error_of(gone)["code"] == 5
 
