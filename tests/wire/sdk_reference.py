@@ -4,6 +4,7 @@ Runs only under the sdk venv's Python (old grpcio/protobuf pins), as a subproces
 
     sdk-python sdk_reference.py requests      # JSON lines: {"case", "variant", "json", "values"}
     sdk-python sdk_reference.py answers       # stdin: our Answer JSON lines -> parsed values
+    sdk-python sdk_reference.py bytes         # stdin: {"case", "binary"} lines -> how bytes parse
     sdk-python sdk_reference.py bench N MiB   # json_format timings for bench/bench_wire.py
 
 ``values`` are read from the protobuf objects directly (not through json_format), in
@@ -173,6 +174,21 @@ def parse_answers() -> None:
             print(json.dumps(answer_values(answer)))
 
 
+def parse_bytes_fields() -> None:
+    """stdin: JSON lines {"case", "binary"}; how json_format reads each as Artifact.binary."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        try:
+            artifact = json_format.Parse(json.dumps({"binary": item["binary"]}), gen.Artifact())
+        except json_format.ParseError as error:
+            print(json.dumps({"case": item["case"], "ok": False, "error": str(error)[:200]}))
+        else:
+            print(json.dumps({"case": item["case"], "ok": True,
+                              "binary": base64.b64encode(artifact.binary).decode()}))
+
+
 def bench(repeats: int, mebibytes: int) -> None:
     """json_format timings on the SDK classes for the cases bench/bench_wire.py measures."""
     request = gen.Request(engine_id="sd", request_id="bench", prompt=[
@@ -205,7 +221,9 @@ if __name__ == "__main__":
         emit_requests()
     elif command == "answers":
         parse_answers()
+    elif command == "bytes":
+        parse_bytes_fields()
     elif command == "bench":
         bench(int(sys.argv[2]), int(sys.argv[3]))
     else:
-        sys.exit(f"usage: {sys.argv[0]} requests | answers | bench REPEATS MIB")
+        sys.exit(f"usage: {sys.argv[0]} requests | answers | bytes | bench REPEATS MIB")

@@ -77,6 +77,20 @@ def test_unknown_top_level_field() -> None:
     assert '"engineId"' in error.message
 
 
+@pytest.mark.parametrize("key", ["k" * 10000, "line\nbreak"])
+def test_unknown_field_from_a_client_is_shown_escaped_and_short(key: str) -> None:
+    error = error_of({"image": {key: 1}})
+    assert len(str(error)) < 600
+    assert "\n" not in str(error)
+    if len(key) > 100:
+        assert "10000 characters" in error.message and error.path.startswith('image."kkk')
+
+
+def test_unknown_enum_name_from_a_client_is_short() -> None:
+    error = error_of({"requestedType": "X" * 10000})
+    assert error.path == "requestedType" and "10000 characters" in error.message and len(error.message) < 600
+
+
 def test_extended_parameter_value_names() -> None:
     request = decode({"image": {"extension": {"parameters": [
         {"name": "a", "float": 0.5}, {"name": "b", "int": "7"}, {"name": "c", "str": "x"}]}}})
@@ -284,6 +298,37 @@ def test_bytes_mixed_alphabets() -> None:
 def test_bytes_impossible_length() -> None:
     error = error_of({"prompt": [{"artifact": {"binary": "AAAAA"}}]})
     assert error.path == "prompt[0].artifact.binary" and "padding" in error.message
+
+
+def mime_lines(text: str, newline: str, width: int = 76) -> str:
+    return newline.join(text[i:i + width] for i in range(0, len(text), width)) + newline
+
+
+@pytest.mark.parametrize("encoding", [
+    mime_lines(base64.b64encode(PAYLOAD).decode(), "\n"),
+    mime_lines(base64.b64encode(PAYLOAD).decode(), "\r\n"),
+    mime_lines(base64.b64encode(PAYLOAD).decode(), "\r\n", width=64),  # PEM style
+    mime_lines(base64.b64encode(PAYLOAD).decode().rstrip("="), "\n"),
+    mime_lines(base64.urlsafe_b64encode(PAYLOAD).decode(), "\n"),
+    base64.b64encode(PAYLOAD).decode().replace("A", " A\t"),
+], ids=["mime-lf", "mime-crlf", "pem-64", "mime-unpadded", "mime-url-safe", "spaces-and-tabs"])
+def test_bytes_with_line_breaks_and_whitespace(encoding: str) -> None:
+    # Both large (walker) and small (typed fast path) bodies.
+    assert decode({"prompt": [{"artifact": {"binary": encoding}}]}).prompt[0].artifact.binary == PAYLOAD
+    small = mime_lines(base64.b64encode(PAYLOAD[:100]).decode(), "\r\n", width=8)
+    assert decode({"prompt": [{"artifact": {"binary": small}}]}).prompt[0].artifact.binary == PAYLOAD[:100]
+
+
+def test_bytes_whitespace_does_not_hide_bad_padding() -> None:
+    error = error_of({"prompt": [{"artifact": {"binary": "AAAA\nA"}}]})
+    assert error.path == "prompt[0].artifact.binary" and "padding" in error.message
+
+
+@pytest.mark.parametrize("prefix", ["data:image/png;base64,", "DATA:image/jpeg;base64,", "data:,"])
+def test_bytes_data_url_is_refused_with_a_hint(prefix: str) -> None:
+    error = error_of({"prompt": [{"text": "x"}, {"artifact": {"binary": prefix + base64.b64encode(PAYLOAD).decode()}}]})
+    assert error.path == "prompt[1].artifact.binary"
+    assert "data: URL" in error.message and "bare base64" in error.message
 
 
 def test_bytes_wrong_type() -> None:

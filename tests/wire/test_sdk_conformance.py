@@ -18,7 +18,7 @@ from sfumato.wire import (
     ImageAdjustmentInvert,
     Request,
 )
-from sfumato.wire_codec import decode_message, encode_message
+from sfumato.wire_codec import WireError, decode_message, encode_message
 
 from .sdk_python import run_reference
 
@@ -148,3 +148,36 @@ def test_our_answers_parse_in_json_format_with_equal_values() -> None:
     assert len(parsed) == len(answers)
     for ours, theirs in zip(answers, parsed, strict=True):
         assert_same(our_answer_values(ours), theirs, ours.answer_id)
+
+
+BYTES_PAYLOAD = bytes(range(256)) * 3 + b"\xfb\xff"
+BYTES_TEXT = base64.b64encode(BYTES_PAYLOAD).decode()
+
+
+def _wrapped(text: str, newline: str, width: int = 76) -> str:
+    return newline.join(text[i:i + width] for i in range(0, len(text), width)) + newline
+
+
+def test_bytes_spellings_read_as_json_format_reads_them() -> None:
+    accepted = {
+        "padded": BYTES_TEXT,
+        "unpadded": BYTES_TEXT.rstrip("="),
+        "url-safe": base64.urlsafe_b64encode(BYTES_PAYLOAD).decode(),
+        "mime-lf": _wrapped(BYTES_TEXT, "\n"),
+        "mime-crlf": _wrapped(BYTES_TEXT, "\r\n"),
+        "pem-64": _wrapped(BYTES_TEXT, "\n", width=64),
+        "spaces-and-tabs": BYTES_TEXT.replace("A", " A\t"),
+    }
+    data_urls = {"data-url": "data:image/png;base64," + BYTES_TEXT, "bare-data-url": "data:," + BYTES_TEXT}
+    cases = accepted | data_urls
+    lines = "".join(json.dumps({"case": case, "binary": text}) + "\n" for case, text in cases.items())
+    theirs = {item["case"]: item for item in run_reference("bytes", stdin=lines)}
+    for case, text in accepted.items():
+        request = decode_message(json.dumps({"prompt": [{"artifact": {"binary": text}}]}), Request)
+        assert request.prompt[0].artifact.binary == BYTES_PAYLOAD, case
+        assert theirs[case]["ok"] and base64.b64decode(theirs[case]["binary"]) == BYTES_PAYLOAD, case
+    for case, text in data_urls.items():
+        # json_format skips the prefix's punctuation and returns wrong bytes; we refuse and say why.
+        assert not theirs[case]["ok"] or base64.b64decode(theirs[case]["binary"]) != BYTES_PAYLOAD, case
+        with pytest.raises(WireError, match="data: URL"):
+            decode_message(json.dumps({"prompt": [{"artifact": {"binary": text}}]}), Request)

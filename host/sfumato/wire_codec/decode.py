@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from sfumato.wire import I64, PROTO_NUMBERS, U64, AdjustmentExtras, Base64Bytes, DiffusionSampler
-from sfumato.wire_codec.errors import WireError, json_type_name
+from sfumato.wire_codec.errors import CLIENT_TEXT_SHOWN, WireError, json_type_name
 from sfumato.wire_codec.scalars import (
     ScalarError,
     parse_bool,
@@ -114,7 +114,7 @@ class _Walker:
                             raise WireError(field_path, f"expected an object, got {json_type_name(value)}")
                         extras[key] = self.message(value, plan_for(self.adjustments[key]), field_path)
                     continue
-                raise WireError(field_path, self._unknown_field(key, plan))
+                raise WireError(_join(path, _path_key(key)), self._unknown_field(key, plan))
             if field_plan.attr in spelled:
                 raise WireError(field_path, f'field given twice, as "{spelled[field_plan.attr]}" and "{key}"')
             spelled[field_plan.attr] = key
@@ -137,7 +137,7 @@ class _Walker:
             shown = plan.by_key[name].json_name if name in plan.by_key else name
             if shown not in canonical:
                 canonical.append(shown)
-        message = f'unknown field "{key}" in {plan.type_.__name__}'
+        message = f"unknown field {_quoted(key)} in {plan.type_.__name__}"
         if canonical:
             return message + "; did you mean " + " or ".join(f'"{name}"' for name in canonical) + "?"
         names = plan.names_for_hints + sorted(self.adjustments if plan.extras_field else ())
@@ -224,7 +224,7 @@ def _parse_enum(value: Any, enum_type: type[enum.Enum]) -> enum.Enum:
             close = difflib.get_close_matches(value, names, n=2, cutoff=0.6)
             hint = ("; did you mean " + " or ".join(f'"{n}"' for n in close) + "?") if close \
                 else "; allowed: " + ", ".join(names)
-            raise ScalarError(f'unknown {enum_type.__name__} name "{value}"{hint}') from None
+            raise ScalarError(f"unknown {enum_type.__name__} name {_quoted(value)}{hint}") from None
     if isinstance(value, int) and not isinstance(value, bool):
         numbers = PROTO_NUMBERS.get(enum_type)  # type: ignore[call-overload]
         if numbers is not None and value in numbers:
@@ -232,3 +232,14 @@ def _parse_enum(value: Any, enum_type: type[enum.Enum]) -> enum.Enum:
         allowed = ", ".join(f"{n} ({name})" for n, name in sorted((numbers or {}).items()))
         raise ScalarError(f"unknown {enum_type.__name__} number {value}; allowed: {allowed or 'names only'}")
     raise ScalarError(f"expected a {enum_type.__name__} name or number, got {json_type_name(value)}")
+
+
+def _quoted(text: str) -> str:
+    """A client's key or name in double quotes for a message: escaped, and cut when long."""
+    shown = msgspec.json.encode(text[:CLIENT_TEXT_SHOWN]).decode()
+    return shown if len(text) <= CLIENT_TEXT_SHOWN else f'{shown[:-1]}…" ({len(text)} characters)'
+
+
+def _path_key(key: str) -> str:
+    """An unknown key as it appears in an error path: as sent, unless long or unprintable."""
+    return key if len(key) <= CLIENT_TEXT_SHOWN and key.isprintable() else _quoted(key)

@@ -36,3 +36,16 @@ def json_type_name(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+CLIENT_TEXT_SHOWN = 64
+
+
+def client_text(text: str, limit: int = CLIENT_TEXT_SHOWN) -> str:
+    """A client's string quoted for a message: control characters escaped, cut after ``limit`` characters.
+
+    Messages reach logs and terminals; a client must not be able to make them huge or forge lines.
+    """
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text)} characters)"
