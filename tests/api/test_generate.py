@@ -8,7 +8,7 @@ import json
 import uuid
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from sfumato.testing import RequestBuilder, parse_stream
 from tests.conftest import decode_png, png_bytes
@@ -174,3 +174,41 @@ def test_default_engine_and_default_size(server):
     answer = server.generate({"prompt": [{"text": "defaults"}], "image": {"steps": 2}})[0]
     assert answer["meta"]["engineId"] == "test-pattern"
     assert image_of(answer).shape == (512, 512, 3)
+
+
+def test_line_wrapped_base64_init_image_is_accepted(server, rng):
+    init = rng.integers(0, 256, size=(24, 40, 3), dtype=np.uint8)
+    for wrapped in (base64.encodebytes(png_bytes(init)).decode(),  # MIME style: 76 characters and "\n"
+                    base64.encodebytes(png_bytes(init)).decode().replace("\n", "\r\n")):
+        body = RequestBuilder().prompt("p").init_image(png_bytes(init)).strength(0.0).build()
+        body["prompt"][1]["artifact"]["binary"] = wrapped
+        assert np.array_equal(image_of(server.generate(body)[0]), init)
+
+
+def test_init_image_exif_orientation_is_applied(server, rng):
+    stored = rng.integers(0, 256, size=(32, 48, 3), dtype=np.uint8)  # 48 wide, 32 high as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view", as phones write it
+    buffer = io.BytesIO()
+    Image.fromarray(stored).save(buffer, "JPEG", exif=exif.tobytes(), quality=95)
+    jpeg = buffer.getvalue()
+    with Image.open(io.BytesIO(jpeg)) as image:
+        upright = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    assert upright.shape == (48, 32, 3)
+    answer = server.generate(RequestBuilder().prompt("p").init_image(jpeg).strength(0.0).build())[0]
+    assert np.array_equal(image_of(answer), upright)
+
+
+def test_init_image_alpha_can_drive_the_mask_as_documented(server, rng):
+    # docs/api.md: alpha is dropped from the init image; the same PNG as the mask, with its
+    # alpha moved to red and inverted, regenerates exactly the transparent part.
+    init = rng.integers(0, 256, size=(16, 32, 4), dtype=np.uint8)
+    init[:, :, 3] = 255
+    init[:, 16:, 3] = 0
+    png = png_bytes(init)
+    alpha_to_mask = [{"channels": {"r": "CHANNEL_A"}}, {"invert": {}}]
+    body = RequestBuilder().prompt("p").init_image(png).mask(png, adjustments=alpha_to_mask).strength(1.0).seeds(3).build()
+    result = image_of(server.generate(body)[0])
+    plain = image_of(server.generate(RequestBuilder().prompt("p").size(32, 16).seeds(3).build())[0])
+    assert np.array_equal(result[:, :16], init[:, :16, :3])
+    assert np.array_equal(result[:, 16:], plain[:, 16:])
