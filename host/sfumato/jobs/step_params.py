@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sfumato.errors import invalid
 
 DEFAULT_CFG_SCALE = 7.5
 DEFAULT_STRENGTH_WITH_INIT = 0.75
+
+
+# Ranges the host accepts for any engine (docs/api.md, "Step parameter ranges").
+CFG_SCALE_RANGE = (0.0, 50.0)
+ETA_RANGE = (0.0, 10.0)
+# Sigma limits and rho feed sigma ** (1 / rho): these bounds keep that finite in float64.
+SIGMA_RANGE = (1e-4, 1000.0)
+KARRAS_RHO_RANGE = (0.1, 100.0)
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,11 @@ class StepValues:
     noise_type: str | None = None
     schedule_start: float | None = None
     guidance_strength: float | None = None
+    # Where each value was found (``image.parameters[1].sampler.eta``), for messages.
+    paths: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def path(self, name: str) -> str:
+        return self.paths.get(name, f"image.parameters[].{name}")
 
 
 def _finite(value: float | None, path: str) -> float | None:
@@ -42,10 +55,12 @@ def _enum_name(value: Any) -> str | None:
 
 def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
     found: dict[str, Any] = {}
+    paths: dict[str, str] = {}
 
     def take(key: str, value: Any, path: str, *, number: bool = True) -> None:
         if key not in found and value is not None:
             found[key] = _finite(value, path) if number else value
+            paths[key] = path
 
     for position, step in enumerate(parameters):
         base = f"image.parameters[{position}]"
@@ -71,25 +86,41 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
                     instance.guidance_strength,
                     f"{base}.guidance.instances[{index}].guidanceStrength",
                 )
-    values = StepValues(**found)
+    values = StepValues(**found, paths=paths)
     _check_ranges(values)
     return values
 
 
+def _check_range(values: StepValues, name: str, bounds: tuple[float, float]) -> None:
+    value = getattr(values, name)
+    low, high = bounds
+    if value is not None and not low <= value <= high:
+        raise invalid(f"{values.path(name)}: must be in {low:g}..{high:g}, got {value:g}")
+
+
+def _check_at_least_zero(values: StepValues, name: str) -> None:
+    value = getattr(values, name)
+    if value is not None and value < 0:
+        raise invalid(f"{values.path(name)}: must be ≥ 0, got {value:g}")
+
+
 def _check_ranges(values: StepValues) -> None:
-    if values.cfg_scale is not None and not 0.0 <= values.cfg_scale <= 50.0:
-        raise invalid(f"image.parameters[].sampler.cfgScale: must be in 0..50, got {values.cfg_scale}")
-    if values.eta is not None and not 0.0 <= values.eta <= 10.0:
-        raise invalid(f"image.parameters[].sampler.eta: must be in 0..10, got {values.eta}")
-    if values.churn is not None and values.churn < 0:
-        raise invalid(f"image.parameters[].sampler.churn.churn: must be ≥ 0, got {values.churn}")
-    for name in ("sigma_min", "sigma_max", "karras_rho"):
-        value = getattr(values, name)
-        if value is not None and value <= 0:
-            raise invalid(f"image.parameters[].sampler.sigma: {name} must be > 0, got {value}")
+    _check_range(values, "cfg_scale", CFG_SCALE_RANGE)
+    _check_range(values, "eta", ETA_RANGE)
+    for name in ("churn", "churn_tmin", "churn_tmax"):
+        _check_at_least_zero(values, name)
+    if values.churn_tmin is not None and values.churn_tmax is not None and values.churn_tmin > values.churn_tmax:
+        raise invalid(
+            f"{values.path('churn_tmin')}: churnTmin ({values.churn_tmin:g}) must not be above "
+            f"churnTmax ({values.churn_tmax:g}), or churn never applies"
+        )
+    _check_range(values, "sigma_min", SIGMA_RANGE)
+    _check_range(values, "sigma_max", SIGMA_RANGE)
     if values.sigma_min is not None and values.sigma_max is not None and values.sigma_min >= values.sigma_max:
-        raise invalid("image.parameters[].sampler.sigma: sigmaMin must be smaller than sigmaMax")
-    if values.schedule_start is not None and not 0.0 <= values.schedule_start <= 1.0:
-        raise invalid(f"image.parameters[].schedule.start: must be in 0..1, got {values.schedule_start}")
-    if values.guidance_strength is not None and values.guidance_strength < 0:
-        raise invalid("image.parameters[].guidance.instances[].guidanceStrength: must be ≥ 0")
+        raise invalid(
+            f"{values.path('sigma_min')}: sigmaMin ({values.sigma_min:g}) must be smaller than "
+            f"sigmaMax ({values.sigma_max:g})"
+        )
+    _check_range(values, "karras_rho", KARRAS_RHO_RANGE)
+    _check_range(values, "schedule_start", (0.0, 1.0))
+    _check_at_least_zero(values, "guidance_strength")
