@@ -1,0 +1,1 @@
+"""The job backbone: API replicas and engine workers over a Redis-protocol server."""
