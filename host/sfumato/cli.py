@@ -1,4 +1,4 @@
-"""``sfumato serve | engines | plugins | generate`` (also ``python -m sfumato``)."""
+"""``sfumato serve | worker | workers | engines | plugins | generate`` (also ``python -m sfumato``)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.server.host = args.host
         if args.port is not None:
             settings.server.port = args.port
+        if args.queue:
+            settings.queue.url = args.queue
         configure_logging(settings.server.log_level)
         for failure in plugins.failures:
             print(f"warning: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
@@ -55,8 +57,52 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.server.api_keys:
         print(f"warning: listening on {host} without API keys: anyone who can reach it can use it", file=sys.stderr)
     engines = ", ".join(app.state.services.pool.slots) or "none"
+    if settings.queue.url:
+        from sfumato.backbone.connection import redact
+
+        engines = f"those of the workers on {redact(settings.queue.url)}"
     print(f"sfumato serving on http://{host}:{port} (engines: {engines}; docs at /docs)", file=sys.stderr, flush=True)
     return 0 if serve(app, settings) else 3
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from sfumato.backbone.worker import run_worker
+    from sfumato.config import ConfigError
+    from sfumato.engine_pool import EngineSetupError
+    from sfumato.logs import configure_logging
+    from sfumato.plugins import PluginLoadError
+
+    try:
+        settings, plugins = _load(args)
+        if args.queue:
+            settings.queue.url = args.queue
+        if not settings.queue.url:
+            raise ConfigError("a worker needs the backbone: --queue redis://HOST:PORT/DB, [queue] url or SFUMATO_QUEUE_URL")
+        configure_logging(settings.server.log_level)
+        run_worker(settings, plugins, metrics_port=args.metrics_port)
+    except (ConfigError, PluginLoadError, EngineSetupError) as exc:
+        print(f"sfumato: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from sfumato.backbone.status import describe_workers
+    from sfumato.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"sfumato: {exc}", file=sys.stderr)
+        return 2
+    url = args.queue or settings.queue.url
+    if not url:
+        print("sfumato: --queue redis://HOST:PORT/DB (or SFUMATO_QUEUE_URL) is needed", file=sys.stderr)
+        return 2
+    print(asyncio.run(describe_workers(url, settings.queue.prefix)))
+    return 0
 
 
 def _client(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -227,7 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     local_options(serve)
     serve.add_argument("--host", help="address to bind (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default from config: 5000)")
+    serve.add_argument("--queue", help="job backbone redis://HOST:PORT/DB: engines run in `sfumato worker` processes")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the engines of a config for API replicas, through the job backbone")
+    local_options(worker)
+    worker.add_argument("--queue", help="job backbone redis://HOST:PORT/DB (default: [queue] url, $SFUMATO_QUEUE_URL)")
+    worker.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    worker.set_defaults(func=cmd_worker)
+
+    workers = sub.add_parser("workers", help="list live workers, their engines and current jobs")
+    workers.add_argument("--config", help="TOML config file (for [queue] url and prefix)")
+    workers.add_argument("--queue", help="job backbone redis://HOST:PORT/DB")
+    workers.set_defaults(func=cmd_workers)
 
     engines = sub.add_parser("engines", help="list engines (configured locally, or of a running --server)")
     local_options(engines)

@@ -83,6 +83,21 @@ class QuotaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     requests_per_minute: int = 600
 
 
+class QueueSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The job backbone (a Redis-protocol server). Empty url: everything runs in this process."""
+
+    # redis://[user:password@]host:port/db or rediss:// (TLS); never logged with its password.
+    url: str = ""
+    # Prefix of every key, so several deployments can share one server.
+    prefix: str = "sfumato"
+    # A running job whose worker stops renewing it for this long is given to another worker.
+    lease_seconds: float = 30.0
+    # Deliveries of one job (its worker died each time) before it ends with INTERNAL.
+    max_attempts: int = 3
+    # Workers refresh their registration this often; one silent for 3 beats is gone.
+    heartbeat_seconds: float = 2.0
+
+
 class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     id: str
     kind: str
@@ -121,6 +136,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     quotas: QuotaSettings = msgspec.field(default_factory=QuotaSettings)
+    queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
     engines: list[EngineEntry] = []
     # Engines of the embedded default whose kind is not installed are skipped, not errors.
     skip_missing_kinds: bool = False
@@ -178,6 +194,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "SFUMATO_IMAGE_WORK_BYTES": ("limits", "image_work_bytes", int),
     "SFUMATO_MAX_ASYNC_RESULT_BYTES": ("jobs", "max_async_result_bytes", int),
     "SFUMATO_REQUESTS_PER_MINUTE": ("quotas", "requests_per_minute", int),
+    "SFUMATO_QUEUE_URL": ("queue", "url", str),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -258,6 +275,11 @@ def _check(settings: Settings, source: str) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{source}: {name} must be greater than 0, got {value}")
+    queue = settings.queue
+    if queue.url and not queue.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"{source}: queue.url must start with redis://, rediss:// or unix://")
+    if queue.lease_seconds <= 0 or queue.heartbeat_seconds <= 0 or queue.max_attempts < 1:
+        raise ConfigError(f"{source}: queue.lease_seconds and heartbeat_seconds must be > 0, max_attempts ≥ 1")
     for name in ("max_active_jobs", "max_queued_jobs", "requests_per_minute"):
         if getattr(settings.quotas, name) < 0:
             raise ConfigError(f"{source}: quotas.{name} must be 0 (no limit) or more")

@@ -40,3 +40,13 @@ class Metrics:
             registry=self.registry,
         )
         self.engine_ready = Gauge("sfumato_engine_ready", "1 when the engine is loaded", ["engine"], registry=self.registry)
+        # With a job backbone (API replicas): what all replicas and workers share.
+        self.backbone_queue_depth = Gauge(
+            "sfumato_backbone_queue_depth", "Jobs on the backbone not yet taken by a worker", ["engine"],
+            registry=self.registry,
+        )
+        self.backbone_queue_age = Gauge(
+            "sfumato_backbone_queue_age_seconds", "Age of the oldest job on the engine's backbone queue", ["engine"],
+            registry=self.registry,
+        )
+        self.live_workers = Gauge("sfumato_live_workers", "Workers with a live heartbeat", registry=self.registry)

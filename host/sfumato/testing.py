@@ -102,6 +102,7 @@ def start_server(
     wait_ready: bool = True,
     timeout: float = 120.0,
     test_controls: bool = True,
+    queue: str | None = None,
 ) -> RunningServer:
     """Start ``sfumato serve`` on a free loopback port and wait for it.
 
@@ -110,6 +111,8 @@ def start_server(
     """
     port = free_port()
     command = [sys.executable, "-m", "sfumato", "serve", "--strict", "--host", "127.0.0.1", "--port", str(port)]
+    if queue is not None:  # an API replica: engines run in workers on that backbone
+        command += ["--queue", queue]
     if config is not None:
         config_path = tmp_dir / f"sfumato-{port}.toml"
         config_path.write_text(config)

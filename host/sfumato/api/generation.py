@@ -134,5 +134,5 @@ class GenerationController(Controller):
           description="Stops a queued job at once and a running one at its next step; undelivered answers are dropped.",
           responses=error_responses(400, 401, 404, 408, 429, 500, 503), operation_class=RpcOperation)
     async def async_cancel(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncCancelAnswer]:
-        services.async_store.cancel(_require_handle(data))
+        await services.async_store.cancel(_require_handle(data))
         return _json(wire.AsyncCancelAnswer())

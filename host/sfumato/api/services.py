@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio.to_thread
 
 from sfumato import _ops, wire
 from sfumato.config import Settings
@@ -31,8 +30,8 @@ log = logging.getLogger("sfumato")
 class Services:
     settings: Settings
     plugins: Plugins
-    pool: EnginePool
-    scheduler: Scheduler
+    pool: EnginePool  # or the backbone's RemoteEnginePool
+    scheduler: Scheduler  # or the backbone's BackboneScheduler (same methods)
     async_store: AsyncStore
     metrics: Metrics
     quotas: ClientQuotas
@@ -44,16 +43,27 @@ class Services:
         if settings.server.image_threads:
             _ops.set_num_threads(settings.server.image_threads)
         metrics = Metrics()
-        pool = build_pool(settings, plugins)
-        scheduler = Scheduler(
-            pool, queue_size=settings.jobs.queue_size, batch_window_ms=settings.jobs.batch_window_ms, metrics=metrics
-        )
-        store = AsyncStore(
-            scheduler,
-            retention_seconds=settings.jobs.async_retention_seconds,
-            poll_wait_seconds=settings.jobs.async_poll_wait_seconds,
-            max_held_bytes=settings.jobs.max_async_result_bytes,
-        )
+        scheduler: Any
+        store: Any
+        if settings.queue.url:
+            # Engines run in `sfumato worker` processes; this replica only validates and enqueues.
+            from sfumato.backbone.registry import RemoteEnginePool
+            from sfumato.backbone.replica import BackboneAsyncStore, BackboneScheduler
+
+            pool: Any = RemoteEnginePool(settings.server.default_engine)
+            scheduler = BackboneScheduler(settings, pool, metrics)
+            store = BackboneAsyncStore(scheduler, poll_wait_seconds=settings.jobs.async_poll_wait_seconds)
+        else:
+            pool = build_pool(settings, plugins)
+            scheduler = Scheduler(
+                pool, queue_size=settings.jobs.queue_size, batch_window_ms=settings.jobs.batch_window_ms, metrics=metrics
+            )
+            store = AsyncStore(
+                scheduler,
+                retention_seconds=settings.jobs.async_retention_seconds,
+                poll_wait_seconds=settings.jobs.async_poll_wait_seconds,
+                max_held_bytes=settings.jobs.max_async_result_bytes,
+            )
         limits = settings.limits
         image_work = ImageWorkBudget(
             slots=limits.image_work_slots, max_bytes=limits.image_work_bytes, wait_seconds=limits.image_work_wait_seconds
@@ -118,7 +128,10 @@ class Services:
         request = request or wire.Request()
         cancel = cancel or CancelToken()
         slot = self._slot(request)
-        self.scheduler.check_capacity(slot)
+        resubmitted = await self.scheduler.existing(client, request.request_id or "")
+        if resubmitted is not None:
+            return resubmitted
+        await self.scheduler.precheck(slot)
         with self.quotas.admit(client) as admitted:
             if any(prompt.artifact is not None for prompt in request.prompt):
                 image_bytes = plan_request_images(request.prompt, self.settings.limits, self.plugins.adjustments)
@@ -128,7 +141,7 @@ class Services:
                     raise RpcError(Code.CANCELLED, exc.args[0] if exc.args else "cancelled") from exc
             else:  # text-only requests validate in microseconds: no thread hop needed
                 state = self._prepare(request, slot, received, loop, cancel)
-            self.scheduler.submit(state, slot)
+            state = await self.scheduler.enqueue(state, slot, client)
             admitted(state)
         return state
 
@@ -146,5 +159,5 @@ class Services:
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
-        await anyio.to_thread.run_sync(self.scheduler.shutdown, self.settings.jobs.shutdown_grace_seconds)
+        await self.scheduler.stop(self.settings.jobs.shutdown_grace_seconds)
         self.image_work.close()

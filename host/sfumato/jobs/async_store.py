@@ -119,7 +119,7 @@ class AsyncStore:
                 return taken
         return taken
 
-    def cancel(self, handle: str) -> None:
+    async def cancel(self, handle: str) -> None:
         """Stop the job and drop its undelivered answers; the handle stays for one AsyncResult that says so."""
         entry = self._get(handle)
         if entry.cancelled:

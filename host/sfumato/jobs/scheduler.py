@@ -7,6 +7,7 @@ Compatible jobs (equal ``engine.batch_key``) share batches up to the engine's
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -255,6 +256,20 @@ class Scheduler:
             f"the queue of engine {slot.id!r} is full ({self.queue_limit(slot)} jobs waiting, {setting}); retry later",
             retry_after_seconds=1.0,
         )
+
+    # ---- the queue seam: the backbone's replica scheduler has the same four methods ----
+    async def precheck(self, slot: EngineSlot) -> None:
+        self.check_capacity(slot)
+
+    async def existing(self, client: str, request_id: str) -> JobState | None:
+        return None  # one process: a resubmitted requestId is a new job
+
+    async def enqueue(self, state: JobState, slot: EngineSlot, client: str = "") -> JobState:
+        self.submit(state, slot)
+        return state
+
+    async def stop(self, grace_seconds: float) -> None:
+        await asyncio.to_thread(self.shutdown, grace_seconds)
 
     def submit(self, state: JobState, slot: EngineSlot) -> None:
         """Accept a validated job or refuse it at once (full queue, shutting down)."""

@@ -1,0 +1,196 @@
+"""The backbone's operations, each one atomic on the server (Lua where it takes several steps).
+
+Jobs wait on one stream per engine, read by the workers' consumer group: a job taken
+by a worker stays pending until acknowledged, so a worker that dies leaves it to be
+claimed by another once its lease (idle time) runs out. Results go to a stream per job;
+each result index and the end are published once, whichever worker runs the job how
+often, so clients see every image exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sfumato.backbone.keys import ASYNC_GROUP, WORKER_GROUP, Keys
+
+# KEYS: queued counter, queue stream, job hash, events stream
+# ARGV: limit, job id, then field/value pairs of the job hash
+_ENQUEUE = """
+local queued = tonumber(redis.call('GET', KEYS[1]) or '0')
+if queued >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[3], unpack(ARGV, 3))
+redis.call('XGROUP', 'CREATE', KEYS[4], 'async', '0', 'MKSTREAM')
+redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+return 1
+"""
+
+# KEYS: published hash, events stream; ARGV: index, result bytes
+_PUBLISH_RESULT = """
+if redis.call('HEXISTS', KEYS[1], 'end') == 1 then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], '1') == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 't', 'r', 'd', ARGV[2])
+return 1
+"""
+
+# KEYS: published hash, events stream, job hash, then the request key (may be absent)
+# ARGV: code, message, retention seconds
+_PUBLISH_END = """
+if redis.call('HSETNX', KEYS[1], 'end', '1') == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 't', 'e', 'code', ARGV[1], 'message', ARGV[2])
+redis.call('HSET', KEYS[3], 'state', 'done', 'code', ARGV[1], 'message', ARGV[2])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a job's events stream: a result (``data``) or the end (``code``)."""
+
+    id: bytes
+    data: bytes | None = None
+    code: int | None = None
+    message: str = ""
+
+    @property
+    def is_end(self) -> bool:
+        return self.code is not None
+
+
+def _event(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Event:
+    if fields.get(b"t") == b"e":
+        return Event(entry_id, code=int(fields[b"code"]), message=fields.get(b"message", b"").decode())
+    return Event(entry_id, data=fields[b"d"])
+
+
+class Backbone:
+    def __init__(self, client: Any, keys: Keys, *, retention_seconds: float) -> None:
+        self.client = client
+        self.keys = keys
+        self.retention = max(1, int(retention_seconds))
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._publish_result = client.register_script(_PUBLISH_RESULT)
+        self._publish_end = client.register_script(_PUBLISH_END)
+
+    # ---- API replicas ----
+    async def queued(self, engine_id: str) -> int:
+        return int(await self.client.get(self.keys.queued(engine_id)) or 0)
+
+    async def enqueue(self, engine_id: str, job_id: str, fields: Mapping[str, bytes | str | int], limit: int) -> bool:
+        """Queue a job unless ``limit`` jobs already wait for the engine (checked atomically)."""
+        keys = self.keys
+        flat: list[Any] = []
+        for name, value in fields.items():
+            flat += [name, value]
+        added = await self._enqueue(
+            keys=[keys.queued(engine_id), keys.queue(engine_id), keys.job(job_id), keys.events(job_id)],
+            args=[limit, job_id, *flat],
+        )
+        return bool(added)
+
+    async def job(self, job_id: str) -> dict[bytes, bytes]:
+        return await self.client.hgetall(self.keys.job(job_id))
+
+    async def job_field(self, job_id: str, name: str) -> bytes | None:
+        return await self.client.hget(self.keys.job(job_id), name)
+
+    async def claim_request_id(self, client_id: str, request_id: str, job_id: str) -> str:
+        """The job id that owns ``request_id`` for this client: ``job_id`` if it is new."""
+        key = self.keys.request(client_id, request_id)
+        if await self.client.set(key, job_id, nx=True, ex=self.retention):
+            return job_id
+        existing = await self.client.get(key)
+        return existing.decode() if existing else job_id
+
+    async def known_request(self, client_id: str, request_id: str) -> str | None:
+        existing = await self.client.get(self.keys.request(client_id, request_id))
+        return existing.decode() if existing else None
+
+    async def read_events(self, job_id: str, after: bytes, block_ms: int) -> list[Event]:
+        """Events after ``after`` (``b"0"``: all), waiting up to ``block_ms`` for one."""
+        reply = await self.client.xread({self.keys.events(job_id): after}, count=64, block=block_ms)
+        return [_event(entry_id, fields) for _, entries in reply for entry_id, fields in entries]
+
+    async def take_events(self, job_id: str, consumer: str, block_ms: int) -> list[Event]:
+        """Events no other reader got (consume-once across replicas), waiting up to ``block_ms``."""
+        reply = await self.client.xreadgroup(
+            ASYNC_GROUP, consumer, {self.keys.events(job_id): ">"}, count=64, block=block_ms, noack=True
+        )
+        return [_event(entry_id, fields) for _, entries in reply or () for entry_id, fields in entries]
+
+    async def request_cancel(self, job_id: str, reason: str) -> None:
+        await self.client.hset(self.keys.job(job_id), "cancel", reason)
+        await self.client.publish(self.keys.signals, f"cancel {job_id}")
+
+    # ---- both ----
+    async def publish_end(self, job_id: str, code: int, message: str) -> bool:
+        keys = self.keys
+        ended = await self._publish_end(
+            keys=[keys.published(job_id), keys.events(job_id), keys.job(job_id)],
+            args=[int(code), message, self.retention],
+        )
+        if ended:
+            await self.client.publish(keys.signals, f"end {job_id}")
+        return bool(ended)
+
+    # ---- workers ----
+    async def ensure_group(self, engine_id: str) -> None:
+        try:
+            await self.client.xgroup_create(self.keys.queue(engine_id), WORKER_GROUP, id="0", mkstream=True)
+        except Exception as exc:  # noqa: BLE001 - BUSYGROUP: another worker made it first
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def take_new(self, consumer: str, wanted: Mapping[str, int], block_ms: int) -> list[tuple[str, bytes, str]]:
+        """New jobs for the engines in ``wanted`` (engine → how many): (engine, entry id, job id)."""
+        streams = {self.keys.queue(engine_id): ">" for engine_id in wanted}
+        reply = await self.client.xreadgroup(
+            WORKER_GROUP, consumer, streams, count=max(wanted.values()), block=block_ms
+        )
+        taken = []
+        prefix = len(self.keys.queue(""))
+        for stream, entries in reply or ():
+            engine_id = stream.decode()[prefix:]
+            for entry_id, fields in entries:
+                taken.append((engine_id, entry_id, fields[b"job"].decode()))
+            if entries:
+                await self.client.decrby(self.keys.queued(engine_id), len(entries))
+        return taken
+
+    async def take_abandoned(self, consumer: str, engine_id: str, lease_ms: int, count: int) -> list[tuple[bytes, str, int]]:
+        """Jobs whose worker stopped renewing them: (entry id, job id, deliveries so far, this one included)."""
+        stream = self.keys.queue(engine_id)
+        pending = await self.client.xpending_range(stream, WORKER_GROUP, min="-", max="+", count=count, idle=lease_ms)
+        if not pending:
+            return []
+        deliveries = {item["message_id"]: int(item["times_delivered"]) for item in pending}
+        claimed = await self.client.xclaim(stream, WORKER_GROUP, consumer, lease_ms, list(deliveries))
+        return [
+            (entry_id, fields[b"job"].decode(), deliveries[entry_id] + 1)
+            for entry_id, fields in claimed
+            if fields  # an entry deleted meanwhile comes back empty
+        ]
+
+    async def renew(self, consumer: str, engine_id: str, entry_ids: list[bytes]) -> None:
+        """Reset the lease of jobs this worker runs (claiming them again does not count a delivery)."""
+        if entry_ids:
+            await self.client.xclaim(self.keys.queue(engine_id), WORKER_GROUP, consumer, 0, entry_ids, justid=True)
+
+    async def release(self, consumer: str, engine_id: str, entry_ids: list[bytes], lease_ms: int) -> None:
+        """Hand jobs back at once (a worker stopping): mark them idle past the lease."""
+        if entry_ids:
+            await self.client.xclaim(
+                self.keys.queue(engine_id), WORKER_GROUP, consumer, 0, entry_ids, idle=lease_ms + 1, justid=True
+            )
+
+    async def publish_result(self, job_id: str, index: int, data: bytes) -> bool:
+        keys = self.keys
+        return bool(await self._publish_result(keys=[keys.published(job_id), keys.events(job_id)], args=[index, data]))
+
+    async def ack(self, engine_id: str, entry_id: bytes) -> None:
+        stream = self.keys.queue(engine_id)
+        await self.client.xack(stream, WORKER_GROUP, entry_id)
+        await self.client.xdel(stream, entry_id)

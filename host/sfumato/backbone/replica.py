@@ -1,0 +1,267 @@
+"""What an API replica does with the backbone: enqueue validated jobs, follow their events,
+serve AsyncResult consume-once, cancel, and keep the engine registry fresh.
+
+The classes here stand in for the embedded scheduler and async store behind
+:class:`sfumato.api.services.Services`, with the same methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sfumato.backbone.codec import decode_job, decode_result, encode_job
+from sfumato.backbone.connection import connect, redact
+from sfumato.backbone.keys import Keys
+from sfumato.backbone.queue import Backbone, Event
+from sfumato.backbone.registry import RemoteEnginePool, RemoteSlot
+from sfumato.config import Settings
+from sfumato.errors import Code, RpcError
+from sfumato.jobs.async_store import AsyncTake
+from sfumato.jobs.state import JobState, now_ms
+from sfumato.metrics import Metrics
+
+log = logging.getLogger("sfumato.backbone")
+
+# How long one blocking read waits before it looks again (shutdown, cancelled followers).
+READ_BLOCK_MS = 1000
+
+
+def backbone_unavailable(exc: Exception) -> RpcError:
+    return RpcError(Code.UNAVAILABLE, f"the job backbone is unreachable ({type(exc).__name__}); retry later")
+
+
+class BackboneScheduler:
+    """Accepted jobs go to the backbone; each one's events are followed into its local JobState."""
+
+    def __init__(self, settings: Settings, pool: RemoteEnginePool, metrics: Metrics) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.metrics = metrics
+        self.url = redact(settings.queue.url)
+        self.client = connect(settings.queue.url)
+        self.keys = Keys(settings.queue.prefix)
+        self.backbone = Backbone(self.client, self.keys, retention_seconds=settings.jobs.async_retention_seconds)
+        self.queue_size = settings.jobs.queue_size
+        self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.job_ids: dict[int, str] = {}  # id(state) → job id
+        self.async_jobs: set[str] = set()  # followed for their end only: answers stay on the backbone
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        self._background: list[asyncio.Task[None]] = []
+
+    # ---- lifecycle ----
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(self._refresh_forever()))
+
+    async def _refresh_forever(self) -> None:
+        period = max(0.2, self.settings.queue.heartbeat_seconds / 2)
+        while True:
+            try:
+                await self.pool.refresh(self.client, self.keys)
+                await self._measure_queues()
+            except Exception as exc:  # noqa: BLE001 - keep serving what we know; /readyz says it
+                if self.pool.reachable:
+                    log.warning("backbone %s unreachable: %s", self.url, exc)
+                self.pool.reachable = False
+            await asyncio.sleep(period)
+
+    async def _measure_queues(self) -> None:
+        """Queue depth and the age of the oldest waiting job per engine, and live workers, for /metrics."""
+        now = time.time()
+        for engine_id in self.pool.slots:
+            depth = await self.backbone.queued(engine_id)
+            self.metrics.backbone_queue_depth.labels(engine_id).set(depth)
+            oldest = await self.client.xrange(self.keys.queue(engine_id), count=1)
+            age = now - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
+            self.metrics.backbone_queue_age.labels(engine_id).set(max(0.0, age))
+        self.metrics.live_workers.set(len(self.pool.workers))
+
+    async def stop(self, grace_seconds: float) -> None:
+        for task in [*self._background, *self._followers.values()]:
+            task.cancel()
+        await self.client.aclose()
+
+    # ---- accepting ----
+    def queue_limit(self, slot: RemoteSlot) -> int:
+        return slot.config.queue_size or self.queue_size
+
+    async def precheck(self, slot: RemoteSlot) -> None:
+        try:
+            queued = await self.backbone.queued(slot.id)
+        except Exception as exc:  # noqa: BLE001
+            raise backbone_unavailable(exc) from exc
+        if queued >= self.queue_limit(slot):
+            raise self._queue_full(slot)
+
+    def _queue_full(self, slot: RemoteSlot) -> RpcError:
+        return RpcError(
+            Code.RESOURCE_EXHAUSTED,
+            f"the queue of engine {slot.id!r} is full ({self.queue_limit(slot)} jobs waiting, jobs.queue_size); retry later",
+            retry_after_seconds=1.0,
+        )
+
+    async def existing(self, client: str, request_id: str) -> JobState | None:
+        """The job a client already submitted under ``request_id`` (idempotent resubmits)."""
+        if not request_id:
+            return None
+        job_id = await self.backbone.known_request(client, request_id)
+        return await self._adopt(job_id) if job_id else None
+
+    async def enqueue(self, state: JobState, slot: RemoteSlot, client: str = "") -> JobState:
+        job = state.job
+        job_id = uuid.uuid4().hex
+        if job.request_id and client:
+            owner = await self.backbone.claim_request_id(client, job.request_id, job_id)
+            if owner != job_id:  # a concurrent resubmit won the race
+                adopted = await self._adopt(owner)
+                if adopted is not None:
+                    return adopted
+        fields = {
+            "payload": encode_job(job),
+            "engine": slot.id,
+            "request_id": job.request_id,
+            "received": state.received_ms,
+            "client": client,
+            "state": "queued",
+            "enqueued": now_ms(),
+        }
+        try:
+            added = await self.backbone.enqueue(slot.id, job_id, fields, self.queue_limit(slot))
+        except Exception as exc:  # noqa: BLE001
+            raise backbone_unavailable(exc) from exc
+        if not added:
+            self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
+            raise self._queue_full(slot)
+        self._follow(state, job_id)
+        return state
+
+    async def _adopt(self, job_id: str) -> JobState | None:
+        fields = await self.backbone.job(job_id)
+        if not fields or b"payload" not in fields:
+            return None
+        state = JobState(decode_job(fields[b"payload"]), asyncio.get_running_loop(), int(fields[b"received"]))
+        self._follow(state, job_id)
+        return state
+
+    def _follow(self, state: JobState, job_id: str) -> None:
+        self.job_ids[id(state)] = job_id
+        task = asyncio.get_running_loop().create_task(self._follow_events(state, job_id))
+        self._followers[job_id] = task
+        task.add_done_callback(lambda _: self._followers.pop(job_id, None))
+
+    async def _follow_events(self, state: JobState, job_id: str) -> None:
+        after = b"0"
+        while not state.done:
+            try:
+                events = await self.backbone.read_events(job_id, after, READ_BLOCK_MS)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the backbone restarts: wait and read on
+                log.warning("reading events of job %s: %s", job_id, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for event in events:
+                after = event.id
+                if event.is_end:
+                    state.finish(Code(event.code), event.message)
+                elif job_id not in self.async_jobs:
+                    state.add_result(decode_result(event.data))
+        self.job_ids.pop(id(state), None)
+        self.async_jobs.discard(job_id)
+
+    def job_id(self, state: JobState) -> str | None:
+        return self.job_ids.get(id(state))
+
+    def cancel(self, state: JobState, message: str = "cancelled") -> None:
+        job_id = self.job_id(state)
+        state.job.cancel.cancel(message)
+        if job_id is not None:
+            asyncio.get_running_loop().create_task(self.cancel_job(job_id, message))
+
+    async def cancel_job(self, job_id: str, message: str) -> None:
+        """Ask the worker running it to stop; a job no worker has taken yet ends here and now."""
+        await self.backbone.request_cancel(job_id, message)
+        if await self.backbone.job_field(job_id, "state") == b"queued":
+            await self.backbone.publish_end(job_id, Code.CANCELLED, message)
+
+
+@dataclass
+class _Handle:
+    request_id: str
+    engine_id: str
+
+
+class _AsyncView:
+    """What answer_for needs of a job another replica may have accepted."""
+
+    def __init__(self, request_id: str, engine_id: str, received_ms: int) -> None:
+        self.job = _Handle(request_id, engine_id)
+        self.received_ms = received_ms
+
+
+class BackboneAsyncStore:
+    """Async handles on the backbone: any replica answers AsyncResult and AsyncCancel."""
+
+    def __init__(self, scheduler: BackboneScheduler, *, poll_wait_seconds: float) -> None:
+        self.scheduler = scheduler
+        self.backbone = scheduler.backbone
+        self.poll_wait = poll_wait_seconds
+
+    def __len__(self) -> int:
+        return 0
+
+    def check_capacity(self) -> None:
+        """Unfetched answers live on the backbone, bounded there by their retention."""
+
+    def purge(self) -> None:
+        """The backbone expires finished jobs itself."""
+
+    def add(self, state: JobState) -> str:
+        job_id = self.scheduler.job_id(state)
+        assert job_id is not None
+        self.scheduler.async_jobs.add(job_id)
+        return job_id
+
+    async def _fields(self, handle: str) -> dict[bytes, bytes]:
+        fields = await self.backbone.job(handle) if handle.isalnum() else {}
+        if not fields or fields.get(b"delivered") == b"1":
+            raise RpcError(
+                Code.NOT_FOUND,
+                f"asyncHandle: no such async handle {handle!r} (finished results are delivered once and kept for a limited time)",
+            )
+        return fields
+
+    async def take(self, handle: str) -> AsyncTake:
+        fields = await self._fields(handle)
+        view = _AsyncView(fields[b"request_id"].decode(), fields[b"engine"].decode(), int(fields[b"received"]))
+        cancelled = b"cancel_by_client" in fields
+        deadline = time.monotonic() + self.poll_wait
+        results = []
+        while True:
+            remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+            events: list[Event] = await self.backbone.take_events(handle, self.scheduler.replica, remaining_ms)
+            for event in events:
+                if event.is_end:
+                    await self.backbone.client.hset(self.backbone.keys.job(handle), "delivered", "1")
+                    if cancelled:
+                        return AsyncTake(view, [], True, Code.CANCELLED, "the job was cancelled by AsyncCancel")  # type: ignore[arg-type]
+                    code = Code(event.code)
+                    return AsyncTake(view, results, True, code, event.message if code != Code.OK else "")  # type: ignore[arg-type]
+                if not cancelled:
+                    results.append(decode_result(event.data))
+            if results or time.monotonic() >= deadline:
+                return AsyncTake(view, results, False)  # type: ignore[arg-type]
+
+    async def cancel(self, handle: str) -> None:
+        fields = await self._fields(handle)
+        if b"cancel_by_client" in fields:
+            raise RpcError(Code.NOT_FOUND, f"asyncHandle: no such async handle {handle!r} (already cancelled)")
+        await self.backbone.client.hset(self.backbone.keys.job(handle), "cancel_by_client", "1")
+        await self.scheduler.cancel_job(handle, "cancelled by AsyncCancel")
