@@ -34,7 +34,7 @@ from sfumato_diffusers.options import parse_options
 from sfumato_diffusers.progress import StepCounter
 from sfumato_diffusers.prompts import Conditioning, PromptEncoder
 from sfumato_diffusers.safety import SafetyFilter
-from sfumato_diffusers.samplers._common import seed_brownian_noise
+from sfumato_diffusers.samplers._common import UnusableSchedule, model_sigma_range, seed_brownian_noise
 from sfumato_diffusers.tiling import circular_padding
 
 ENGINE_KIND = "diffusers"
@@ -180,6 +180,18 @@ class DiffusersEngine:
     def validate(self, job: GenerationJob) -> None:
         check_job(job, self.samplers)
 
+    def _unusable_schedule(self, job: GenerationJob) -> RpcError:
+        settings = job.sampler
+        low, high = model_sigma_range(self._base_scheduler_config)
+        given = {"sigmaMin": settings.sigma_min, "sigmaMax": settings.sigma_max, "karrasRho": settings.karras_rho}
+        shown = ", ".join(f"{name} {value:g}" for name, value in given.items() if value is not None)
+        return RpcError(
+            Code.INVALID_ARGUMENT,
+            f"sampler.sigma: {shown} give {settings.name} an unusable noise schedule over {job.steps} steps "
+            f"(its noise levels come out as NaN); keep sigmaMin and sigmaMax inside this model's noise range "
+            f"{low:.4g}..{high:.4g}, or use more steps",
+        )
+
     def batch_key(self, job: GenerationJob) -> Hashable:
         return (
             job.width,
@@ -222,12 +234,12 @@ class DiffusersEngine:
     def _prepare(self, task: ImageTask) -> _Item:
         job = task.job
         positive = self._encoder.encode(job.prompt)
-        negative = self._encoder.encode(job.negative_prompt)
+        negative = self._encoder.encode(job.negative_prompt, which="negative")
         # Positive and negative embeddings must be the same length for CFG.
         windows = max(positive.length, negative.length) // self._encoder.tokenizers[0].model_max_length
         if positive.length != negative.length:
             positive = self._encoder.encode(job.prompt, min_windows=windows)
-            negative = self._encoder.encode(job.negative_prompt, min_windows=windows)
+            negative = self._encoder.encode(job.negative_prompt, min_windows=windows, which="negative")
         if self._xl and not job.negative_prompt and self.pipe.config.get("force_zeros_for_empty_prompt"):
             negative = Conditioning(
                 torch.zeros_like(negative.embeds),
@@ -330,6 +342,9 @@ class DiffusersEngine:
             pipe = self._text2img
             kwargs.update(width=width, height=height)
         pipe.scheduler = scheduler
-        images = pipe(**kwargs).images
+        try:
+            images = pipe(**kwargs).images
+        except UnusableSchedule:
+            raise self._unusable_schedule(job) from None
         counter.end_phase()
         return list(_to_uint8(np.asarray(images)))

@@ -9,6 +9,7 @@ from sfumato.jobs.job import GenerationJob
 from sfumato.records import SamplerSpec
 
 LORA_TENSOR_TARGETS = ("LORA_UNET", "LORA_TEXT_ENCODER")
+MAX_ETA = 1.0
 
 
 def _supporting(samplers: Mapping[str, SamplerSpec], flag: str) -> str:
@@ -42,6 +43,13 @@ def check_sampler(job: GenerationJob, samplers: Mapping[str, SamplerSpec]) -> No
         raise RpcError(
             Code.UNIMPLEMENTED,
             f"sampler {spec.name} supports noise types {', '.join(spec.noise_types)}, not {settings.noise_type}",
+        )
+    if settings.eta is not None and settings.eta > MAX_ETA:
+        # DDIM's variance term goes negative above 1: every pixel would come out NaN.
+        raise RpcError(
+            Code.INVALID_ARGUMENT,
+            f"sampler.eta: {spec.name} takes eta in 0..{MAX_ETA:g} (0 = deterministic, 1 = full noise), "
+            f"got {settings.eta:g}",
         )
     for name in ("sigma_min", "sigma_max", "karras_rho", "churn", "eta"):
         value = getattr(settings, name)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from sfumato.errors import Code, RpcError
 from sfumato.jobs.job import WeightedText
+from sfumato.wire_codec.errors import client_text
 
 
 @dataclass
@@ -45,20 +46,32 @@ class PromptEncoder:
     def max_tokens(self) -> int:
         return self.window_tokens * self.max_windows
 
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizers[0](text, add_special_tokens=False, truncation=False).input_ids)
+
     def count_windows(self, text: str) -> int:
-        tokens = self.tokenizers[0](text, add_special_tokens=False, truncation=False).input_ids
-        return max(1, -(-len(tokens) // self.window_tokens))
+        return max(1, -(-self.count_tokens(text) // self.window_tokens))
+
+    def check_length(self, fragments: Sequence[WeightedText], which: str) -> None:
+        """Refuse a text longer than the encoder reads; ``which`` is "positive" or "negative"."""
+        for fragment in fragments:
+            if fragment.weight == 0:
+                continue
+            count = self.count_tokens(fragment.text)
+            if count > self.max_tokens:
+                sign = "> 0" if which == "positive" else "< 0"
+                raise RpcError(
+                    Code.INVALID_ARGUMENT,
+                    f"prompt: a {which} prompt text (weight {sign}) is {count} tokens long; this engine reads "
+                    f"at most {self.max_tokens} tokens of each prompt text, so shorten it "
+                    f"(the text begins {client_text(fragment.text, 40)})",
+                )
 
     @torch.no_grad()
-    def encode(self, fragments: Sequence[WeightedText], min_windows: int = 1) -> Conditioning:
+    def encode(self, fragments: Sequence[WeightedText], min_windows: int = 1, which: str = "positive") -> Conditioning:
+        self.check_length(fragments, which)
         parts = [f for f in fragments if f.weight != 0] or [WeightedText("", 1.0)]
         windows = max([min_windows] + [self.count_windows(f.text) for f in parts])
-        if windows > self.max_windows:
-            raise RpcError(
-                Code.INVALID_ARGUMENT,
-                f"prompt is too long: at most {self.max_tokens} tokens per fragment "
-                f"({self.max_windows} windows of {self.window_tokens})",
-            )
         total = sum(f.weight for f in parts)
         embeds: torch.Tensor | None = None
         pooled: torch.Tensor | None = None

@@ -26,7 +26,9 @@ def karras_sigmas(sigma_min: float, sigma_max: float, rho: float, count: int) ->
     ramp = np.linspace(0.0, 1.0, count)
     inv_max = sigma_max ** (1.0 / rho)
     inv_min = sigma_min ** (1.0 / rho)
-    return (inv_max + ramp * (inv_min - inv_max)) ** rho
+    # Weighted, not inv_max + ramp·(inv_min − inv_max): with a small rho the powers differ by
+    # many orders of magnitude and that form cancels to a tiny negative base (NaN).
+    return ((1.0 - ramp) * inv_max + ramp * inv_min) ** rho
 
 
 def build_with_karras(
@@ -50,7 +52,51 @@ def build_with_karras(
         return karras_sigmas(low, high, rho, count).astype(np.asarray(in_sigmas).dtype)
 
     scheduler._convert_to_karras = convert
+    return _start_at_the_top(scheduler)
+
+
+class UnusableSchedule(ValueError):
+    """The requested sigma limits / rho give this scheduler NaN noise levels or timesteps."""
+
+
+def _start_at_the_top(scheduler: Any) -> Any:
+    """Make a fresh schedule start at its first step, and refuse one that came out NaN.
+
+    Sigmas beyond the model's range map to one clamped timestep (999 or 0), and on
+    repeated timesteps diffusers guesses the wrong start (the second occurrence, meant
+    for img2img) and steps past the end. img2img pipelines still set their own start
+    after ``set_timesteps``. Extreme limits can also break a scheduler's float32
+    arithmetic (DPM2 ancestral takes the log of a noise level that rounds to 0); the
+    check runs where the pipeline computes the schedule anyway, before any model call.
+    """
+    original = scheduler.set_timesteps
+
+    @functools.wraps(original)
+    def set_timesteps(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        for values in (getattr(scheduler, "sigmas", None), scheduler.timesteps):
+            if values is not None and not _all_finite(values):
+                raise UnusableSchedule("the noise schedule has NaN entries")
+        scheduler.set_begin_index(0)
+        return result
+
+    scheduler.set_timesteps = set_timesteps
     return scheduler
+
+
+def _all_finite(values: Any) -> bool:
+    if hasattr(values, "detach"):  # a torch tensor, possibly on an accelerator without float64
+        values = values.detach().cpu().double().numpy()
+    return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+
+
+def model_sigma_range(base_config: Mapping[str, Any]) -> tuple[float, float]:
+    """The smallest and largest noise level the model was trained on."""
+    from diffusers import EulerDiscreteScheduler
+
+    sigmas = np.asarray(EulerDiscreteScheduler.from_config(dict(base_config)).sigmas, dtype=np.float64)
+    positive = sigmas[sigmas > 0]
+    return float(positive.min()), float(positive.max())
 
 
 def override_step_arguments(scheduler: Any, **values: Any) -> Any:
