@@ -104,16 +104,19 @@ class Valkey:
 class Worker:
     process: subprocess.Popen[bytes]
     log_path: Path
+    ended_on_purpose: bool = False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
+        self.ended_on_purpose = True
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 
     def stop(self, timeout: float = 20.0) -> int:
+        self.ended_on_purpose = True
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -160,7 +163,7 @@ class Cluster:
         deadline = time.monotonic() + timeout
         while True:
             for worker in self.workers:
-                if worker.process.poll() is not None:
+                if worker.process.poll() is not None and not worker.ended_on_purpose:
                     raise RuntimeError(f"a worker exited with {worker.process.returncode}:\n{worker.log()}")
             try:
                 report = httpx.get(server.url + "/plugins", timeout=5).json()

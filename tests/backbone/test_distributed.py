@@ -51,3 +51,204 @@ def test_generate_and_async_through_a_replica_and_a_worker(cluster):
     assert pngs(async_answers) == pngs(answers)  # same seeds, same bytes, whichever path
     engines = replica.client().get("/grpcgateway/engines").json()["engine"]
     assert {e["id"]: e["ready"] for e in engines} == {"slow-pattern": True, "test-pattern": True}
+
+
+def slow_request(samples: int = 8, steps: int = 10, delay_ms: int = 100, seed: int = 3, request_id: str | None = None) -> dict:
+    builder = (RequestBuilder().engine("slow-pattern").prompt("slow").size(32, 32).seeds(seed).samples(samples)
+               .steps(steps).extension("step_delay_ms", delay_ms))
+    if request_id:
+        builder.request_id(request_id)
+    return builder.build()
+
+
+def test_two_replicas_share_jobs_async_handles_and_cancels(cluster):
+    cluster.worker()
+    cluster.worker()
+    a, b = cluster.replica(), cluster.replica()
+    cluster.wait_ready(a, workers=2)
+    cluster.wait_ready(b, engine="slow-pattern", workers=2)
+    assert pngs(a.generate(request(seed=5))) == pngs(b.generate(request(seed=5)))
+    handle = a.post("/grpcgateway/asyncGenerate", request(seed=5, samples=2)).json()
+    answers, status = poll(b, handle)  # accepted on A, fetched from B
+    assert len(answers) == 2 and status.get("code", 0) == 0
+    assert b.post("/grpcgateway/asyncResult", handle).status_code == 404  # delivered once, on any replica
+    # a long job accepted on B, cancelled on A, stops within a step
+    slow = b.post("/grpcgateway/asyncGenerate", slow_request(samples=2, steps=100, delay_ms=50)).json()
+    time.sleep(0.5)
+    began = time.monotonic()
+    assert a.post("/grpcgateway/asyncCancel", slow).json() == {}
+    told = b.post("/grpcgateway/asyncResult", slow).json()
+    assert told["complete"] and told["status"]["code"] == 1, told
+    assert time.monotonic() - began < 2.0
+    assert a.post("/grpcgateway/asyncResult", slow).status_code == 404
+
+
+def test_concurrent_pollers_on_two_replicas_get_each_answer_once(cluster):
+    cluster.worker()
+    a, b = cluster.replica(), cluster.replica()
+    cluster.wait_ready(a, engine="slow-pattern")
+    handle = a.post("/grpcgateway/asyncGenerate", slow_request(samples=8, steps=4, delay_ms=30)).json()
+
+    def poller(server) -> tuple[list[int], bool]:
+        indices, complete = [], False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            response = server.post("/grpcgateway/asyncResult", handle)
+            if response.status_code == 404:
+                break  # another poller saw the end
+            body = response.json()
+            indices += [answer["artifacts"][0].get("index", 0) for answer in body.get("answer", [])]
+            if body.get("complete"):
+                complete = True
+                break
+        return indices, complete
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(poller, [a, b, a, b]))
+    delivered = [index for indices, _ in outcomes for index in indices]
+    assert sorted(delivered) == list(range(8))  # every answer once, none twice
+    assert sum(complete for _, complete in outcomes) == 1
+
+
+def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(cluster):
+    first, second = cluster.worker(), cluster.worker()
+    replica = cluster.replica()
+    cluster.wait_ready(replica, engine="slow-pattern", workers=2)
+    body = slow_request(samples=8, steps=5, delay_ms=100)  # four batches of two, 0.5 s each
+    handle = replica.post("/grpcgateway/asyncGenerate", body).json()
+    valkey = cluster.valkey.client()
+    deadline = time.monotonic() + 20
+    while not (owner := valkey.hget(f"sfumato:job:{handle['asyncHandle']}", "worker")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert owner, "no worker took the job"
+    running = first if f"-{first.process.pid}-" in owner.decode() else second
+    time.sleep(0.8)  # the first batch is published, the second is under way
+    running.kill()
+    answers, status = poll(replica, handle, limit=90)
+    assert status.get("code", 0) == 0, status
+    indices = [answer["artifacts"][0].get("index", 0) for answer in answers]
+    assert sorted(indices) == list(range(8))  # each image exactly once
+    reference = pngs(replica.generate(body))  # an uninterrupted run: the same bytes
+    assert pngs(answers) == reference
+
+
+def test_jobs_survive_a_replica_restart_and_a_backbone_restart(cluster):
+    replica = cluster.replica()
+    handles = [replica.post("/grpcgateway/asyncGenerate", request(seed=s)).status_code for s in (1,)]
+    # no worker has ever served the engine: it is unknown
+    assert handles == [404]
+    worker = cluster.worker()
+    cluster.wait_ready(replica)
+    worker.stop()  # a clean stop deregisters it; the engine stays known
+    time.sleep(0.2)
+    response = replica.post("/grpcgateway/asyncGenerate", request(seed=1))
+    assert response.status_code == 503 and "no live worker" in response.json()["message"]
+    # a worker that keeps nothing: jobs queue while workers come and go
+    cluster.worker()
+    cluster.wait_ready(replica)
+    cluster.workers[-1].stop()
+    handles = []
+    deadline = time.monotonic() + 10
+    while len(handles) < 3 and time.monotonic() < deadline:
+        response = replica.post("/grpcgateway/asyncGenerate", request(seed=len(handles) + 1))
+        if response.status_code == 200:
+            handles.append(response.json())
+    replica.stop()
+    cluster.valkey.restart()  # AOF on: the queue and the handles come back
+    fresh = cluster.replica()
+    cluster.worker()
+    cluster.wait_ready(fresh)
+    for handle in handles:
+        answers, status = poll(fresh, handle)
+        assert len(answers) == 1 and status.get("code", 0) == 0
+
+
+def test_resubmitting_a_request_id_returns_the_same_job(cluster):
+    cluster.worker()
+    a, b = cluster.replica(), cluster.replica()
+    cluster.wait_ready(a)
+    body = request(seed=11, samples=2)
+    body["requestId"] = "once-only"
+    first = a.post("/grpcgateway/asyncGenerate", body).json()
+    again = b.post("/grpcgateway/asyncGenerate", body).json()
+    assert first["asyncHandle"] == again["asyncHandle"]
+    answers, _ = poll(a, first)
+    streamed = b.generate(body)  # Generate with the same requestId: the same job's answers, not a new run
+    assert pngs(streamed) == pngs(answers)
+
+
+def test_a_job_that_kills_its_workers_ends_after_max_attempts(cluster):
+    replica = cluster.replica()
+    cluster.worker()
+    cluster.wait_ready(replica)
+    handle = replica.post("/grpcgateway/asyncGenerate", request(fail="kill_process")).json()
+    deadline = time.monotonic() + 60
+    restarts = 0
+    while time.monotonic() < deadline:  # a supervisor: restart every worker that dies
+        for worker in list(cluster.workers):
+            if worker.process.poll() is not None:
+                cluster.workers.remove(worker)
+                cluster.worker()
+                restarts += 1
+        response = replica.post("/grpcgateway/asyncResult", handle).json()
+        if response.get("complete"):
+            break
+    assert response.get("complete"), "the poison job never ended"
+    assert response["status"]["code"] == 13
+    assert "its worker died" in response["status"]["message"] and "queue.max_attempts" in response["status"]["message"]
+    assert restarts >= 2
+    assert len(replica.generate(request(seed=2))) == 1  # the engine serves other jobs
+
+
+def test_an_engine_that_fails_to_load_on_every_worker_is_unavailable(cluster):
+    config = WORKER_CONFIG_WITH_BROKEN_MODEL
+    cluster.worker(config=config, plugins="test_pattern,diffusers,adjustments")
+    replica = cluster.replica()
+    cluster.wait_ready(replica, timeout=120)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        report = {e["id"]: e for e in replica.client().get("/plugins").json()["engines"]}
+        if report.get("broken", {}).get("error"):
+            break
+        time.sleep(0.2)
+    response = replica.post("/grpcgateway/generate", request(engine="broken"))
+    assert response.status_code == 503 and "failed to load" in response.json()["message"], response.text
+    assert len(replica.generate(request())) == 1
+
+
+WORKER_CONFIG_WITH_BROKEN_MODEL = """
+[queue]
+heartbeat_seconds = 0.5
+
+[[engines]]
+id = "test-pattern"
+kind = "test-pattern"
+
+[[engines]]
+id = "broken"
+kind = "diffusers"
+model = "/nonexistent/model"
+"""
+
+
+def test_the_replica_never_imports_torch(cluster):
+    replica = cluster.replica()
+    cluster.worker()
+    cluster.wait_ready(replica)
+    replica.generate(request())
+    maps = open(f"/proc/{replica.process.pid}/maps").read()
+    assert "torch" not in maps
+
+
+def test_readyz_and_metrics_of_a_replica(cluster):
+    replica = cluster.replica()
+    assert httpx.get(replica.url + "/readyz").status_code == 503  # no worker yet
+    cluster.worker()
+    cluster.wait_ready(replica)
+    deadline = time.monotonic() + 10
+    while httpx.get(replica.url + "/readyz").status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    metrics = httpx.get(replica.url + "/metrics").text
+    assert "sfumato_live_workers 1.0" in metrics
+    assert 'sfumato_backbone_queue_depth{engine="test-pattern"}' in metrics

@@ -10,6 +10,7 @@ servers: a per-step delay and fault injection.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -26,7 +27,7 @@ EXTENSIONS = (
     ExtensionParam("step_delay_ms", "int", "Sleep this long per step, to simulate a slow model.", default=0,
                    minimum=0, maximum=10_000, test_control=True),
     ExtensionParam("fail", "str", "Fault injection for server tests: the batch fails at its first step.",
-                   default="none", choices=("none", "error", "out_of_memory", "crash"), test_control=True),
+                   default="none", choices=("none", "error", "out_of_memory", "crash", "kill_process"), test_control=True),
     ExtensionParam("fail_index", "int", "With 'fail': fail only batches that hold the image with this sample "
                    "index (unset: any batch). The whole batch fails, not that image alone.",
                    minimum=0, maximum=1024, test_control=True),
@@ -91,6 +92,8 @@ class TestPatternEngine:
                     raise SimulatedOutOfMemoryError("test-pattern: simulated out of memory")
                 if fault == "crash":  # an unexpected bug inside a plugin
                     raise ZeroDivisionError("test-pattern: simulated plugin bug")
+                if fault == "kill_process":  # what a segfault or the OOM killer does to the whole process
+                    os._exit(70)
             if delay:
                 time.sleep(delay)
             progress(step + 1, steps)
