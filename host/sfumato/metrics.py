@@ -50,3 +50,6 @@ class Metrics:
             registry=self.registry,
         )
         self.live_workers = Gauge("sfumato_live_workers", "Workers with a live heartbeat", registry=self.registry)
+        self.backbone_memory = Gauge(
+            "sfumato_backbone_memory_bytes", "Memory the backbone server reports using", registry=self.registry
+        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -63,10 +62,16 @@ class Valkey:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    password: str | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def require_password(self, password: str) -> None:
+        self.client().config_set("requirepass", password)
+        self.password = password
 
     def start(self) -> None:
         log = (self.directory / "valkey.log").open("ab")
@@ -97,7 +102,7 @@ class Valkey:
         self.start()
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port)
+        return redis.Redis(port=self.port, password=self.password)
 
 
 @dataclass
@@ -193,7 +198,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         valkey.stop()
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def describe(url: str) -> str:
+    """What ``sfumato workers`` prints for the backbone at ``url``."""
+    done = subprocess.run([sys.executable, "-m", "sfumato", "workers", "--queue", url],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout + done.stderr

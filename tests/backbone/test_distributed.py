@@ -9,7 +9,8 @@ import time
 import httpx
 import pytest
 
-from sfumato.testing import RequestBuilder, parse_stream
+from sfumato.testing import RequestBuilder
+from tests.backbone.conftest import REPLICA_CONFIG, WORKER_CONFIG, describe
 
 GEN = "/grpcgateway/generate"
 
@@ -73,7 +74,7 @@ def test_two_replicas_share_jobs_async_handles_and_cancels(cluster):
     assert len(answers) == 2 and status.get("code", 0) == 0
     assert b.post("/grpcgateway/asyncResult", handle).status_code == 404  # delivered once, on any replica
     # a long job accepted on B, cancelled on A, stops within a step
-    slow = b.post("/grpcgateway/asyncGenerate", slow_request(samples=2, steps=100, delay_ms=50)).json()
+    slow = b.post("/grpcgateway/asyncGenerate", slow_request(samples=2, steps=150, delay_ms=50)).json()
     time.sleep(0.5)
     began = time.monotonic()
     assert a.post("/grpcgateway/asyncCancel", slow).json() == {}
@@ -252,3 +253,60 @@ def test_readyz_and_metrics_of_a_replica(cluster):
     metrics = httpx.get(replica.url + "/metrics").text
     assert "sfumato_live_workers 1.0" in metrics
     assert 'sfumato_backbone_queue_depth{engine="test-pattern"}' in metrics
+
+
+def test_a_generate_client_that_goes_away_cancels_its_job_on_the_worker(cluster):
+    cluster.worker()
+    replica = cluster.replica()
+    cluster.wait_ready(replica, engine="slow-pattern")
+    body = slow_request(samples=1, steps=150, delay_ms=50)
+    body["requestId"] = "walks-away"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(replica.url + GEN, json=body, timeout=0.8)
+    valkey = cluster.valkey.client()
+    job_id = valkey.get("sfumato:request:addr:127.0.0.1:walks-away").decode()
+    deadline = time.monotonic() + 5
+    while valkey.hget(f"sfumato:job:{job_id}", "code") is None:
+        assert time.monotonic() < deadline, "the job kept running after its client left"
+        time.sleep(0.05)
+    assert valkey.hget(f"sfumato:job:{job_id}", "code") == b"1"
+
+
+def test_the_queue_bound_holds_across_replicas(cluster):
+    config = WORKER_CONFIG.replace("max_batch_size = 2", "max_batch_size = 1")
+    cluster.worker(config=config)
+    replica_config = REPLICA_CONFIG.replace("queue_size = 16", "queue_size = 3")
+    a, b = cluster.replica(config=replica_config), cluster.replica(config=replica_config)
+    cluster.wait_ready(a, engine="slow-pattern")
+    accepted, refused = [], 0
+    for index in range(16):
+        server = (a, b)[index % 2]
+        response = server.post("/grpcgateway/asyncGenerate", slow_request(samples=1, steps=3, delay_ms=50, seed=index))
+        if response.status_code == 200:
+            accepted.append(response.json())
+        else:
+            assert response.status_code == 429 and response.headers["retry-after"]
+            assert "engine 'slow-pattern' is full" in response.json()["message"]
+            refused += 1
+    # the worker holds two (one running, one ready), the backbone three: the rest are refused
+    assert refused >= 8 and 3 <= len(accepted) <= 8
+    for handle in accepted:
+        answers, status = poll(a, handle)
+        assert len(answers) == 1 and status.get("code", 0) == 0  # nothing accepted is lost
+
+
+def test_credentials_never_show(cluster, tmp_path):
+    valkey = cluster.valkey
+    valkey.require_password("s3cret-pass")
+    url = valkey.url
+    cluster.worker()
+    replica = cluster.replica()
+    cluster.wait_ready(replica)
+    report = replica.client().get("/plugins").json()
+    assert report["backbone"]["url"] == f"redis://:***@127.0.0.1:{valkey.port}/0"
+    assert report["backbone"]["workers"]
+    replica.generate(request())
+    listing = describe(url)
+    assert "1 live worker(s)" in listing and "engine test-pattern: ready" in listing
+    for text in (str(report), replica.log(), cluster.workers[0].log(), listing):
+        assert "s3cret-pass" not in text

@@ -43,11 +43,29 @@ def plugin_report(services: Services) -> dict[str, Any]:
                 _extension(param) for param in description.extensions if test_controls or not param.test_control
             ],
         })
-    return {
+    report: dict[str, Any] = {
         "plugins": [info.as_dict() for info in plugins.infos],
         "failures": [{"name": info.name, "error": info.error} for info in plugins.failures],
         "engines": engines,
         "skipped_engines": [{"id": engine_id, "reason": reason} for engine_id, reason in services.pool.skipped],
+    }
+    if services.settings.queue.url:  # an API replica: engines live in workers
+        report["backbone"] = backbone_report(services)
+    return report
+
+
+def backbone_report(services: Services) -> dict[str, Any]:
+    from sfumato.backbone.connection import redact
+
+    pool = services.pool
+    return {
+        "url": redact(services.settings.queue.url),
+        "reachable": pool.reachable,
+        "workers": [
+            {"id": worker.id, "host": worker.host, "pid": worker.pid, "running": worker.running,
+             "engines": {engine_id: status.ready for engine_id, status in worker.engines.items()}}
+            for worker in pool.workers.values()
+        ],
     }
 
 

@@ -82,6 +82,8 @@ class BackboneScheduler:
             age = now - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
             self.metrics.backbone_queue_age.labels(engine_id).set(max(0.0, age))
         self.metrics.live_workers.set(len(self.pool.workers))
+        memory = await self.client.info("memory")
+        self.metrics.backbone_memory.set(int(memory.get("used_memory", 0)))
 
     async def stop(self, grace_seconds: float) -> None:
         for task in [*self._background, *self._followers.values()]:
