@@ -141,7 +141,7 @@ class Services:
                     raise RpcError(Code.CANCELLED, exc.args[0] if exc.args else "cancelled") from exc
             else:  # text-only requests validate in microseconds: no thread hop needed
                 state = self._prepare(request, slot, received, loop, cancel)
-            state = await self.scheduler.enqueue(state, slot, client)
+            state = await self.scheduler.enqueue(state, slot, client, request.request_id or "")
             admitted(state)
         return state
 

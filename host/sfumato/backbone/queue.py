@@ -15,15 +15,21 @@ from typing import Any
 
 from sfumato.backbone.keys import ASYNC_GROUP, WORKER_GROUP, Keys
 
-# KEYS: queued counter, queue stream, job hash, events stream
-# ARGV: limit, job id, then field/value pairs of the job hash
+# KEYS: queued counter, queue stream, job hash, events stream, request key ("" without a requestId)
+# ARGV: limit, job id, retention seconds, then field/value pairs of the job hash
+# Returns 0 (the engine's queue is full), 1 (queued) or the job id that already owns the requestId.
 _ENQUEUE = """
+if KEYS[5] ~= '' then
+  local owner = redis.call('GET', KEYS[5])
+  if owner then return owner end
+end
 local queued = tonumber(redis.call('GET', KEYS[1]) or '0')
 if queued >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 3))
+redis.call('HSET', KEYS[3], unpack(ARGV, 4))
 redis.call('XGROUP', 'CREATE', KEYS[4], 'async', '0', 'MKSTREAM')
 redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+if KEYS[5] ~= '' then redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[3]) end
 return 1
 """
 
@@ -79,17 +85,24 @@ class Backbone:
     async def queued(self, engine_id: str) -> int:
         return int(await self.client.get(self.keys.queued(engine_id)) or 0)
 
-    async def enqueue(self, engine_id: str, job_id: str, fields: Mapping[str, bytes | str | int], limit: int) -> bool:
-        """Queue a job unless ``limit`` jobs already wait for the engine (checked atomically)."""
+    async def enqueue(
+        self, engine_id: str, job_id: str, fields: Mapping[str, bytes | str | int], limit: int, request_key: str = ""
+    ) -> bool | str:
+        """Queue a job unless ``limit`` jobs already wait for the engine (checked atomically).
+
+        With ``request_key``, a job that already owns it wins: its id is returned instead.
+        """
         keys = self.keys
         flat: list[Any] = []
         for name, value in fields.items():
             flat += [name, value]
-        added = await self._enqueue(
-            keys=[keys.queued(engine_id), keys.queue(engine_id), keys.job(job_id), keys.events(job_id)],
-            args=[limit, job_id, *flat],
+        outcome = await self._enqueue(
+            keys=[keys.queued(engine_id), keys.queue(engine_id), keys.job(job_id), keys.events(job_id), request_key],
+            args=[limit, job_id, self.retention, *flat],
         )
-        return bool(added)
+        if isinstance(outcome, bytes):
+            return outcome.decode()
+        return bool(outcome)
 
     async def job(self, job_id: str) -> dict[bytes, bytes]:
         return await self.client.hgetall(self.keys.job(job_id))
@@ -97,13 +110,8 @@ class Backbone:
     async def job_field(self, job_id: str, name: str) -> bytes | None:
         return await self.client.hget(self.keys.job(job_id), name)
 
-    async def claim_request_id(self, client_id: str, request_id: str, job_id: str) -> str:
-        """The job id that owns ``request_id`` for this client: ``job_id`` if it is new."""
-        key = self.keys.request(client_id, request_id)
-        if await self.client.set(key, job_id, nx=True, ex=self.retention):
-            return job_id
-        existing = await self.client.get(key)
-        return existing.decode() if existing else job_id
+    def request_key(self, client_id: str, request_id: str) -> str:
+        return self.keys.request(client_id, request_id) if request_id else ""
 
     async def known_request(self, client_id: str, request_id: str) -> str | None:
         existing = await self.client.get(self.keys.request(client_id, request_id))

@@ -116,15 +116,9 @@ class BackboneScheduler:
         job_id = await self.backbone.known_request(client, request_id)
         return await self._adopt(job_id) if job_id else None
 
-    async def enqueue(self, state: JobState, slot: RemoteSlot, client: str = "") -> JobState:
+    async def enqueue(self, state: JobState, slot: RemoteSlot, client: str = "", request_id: str = "") -> JobState:
         job = state.job
         job_id = uuid.uuid4().hex
-        if job.request_id and client:
-            owner = await self.backbone.claim_request_id(client, job.request_id, job_id)
-            if owner != job_id:  # a concurrent resubmit won the race
-                adopted = await self._adopt(owner)
-                if adopted is not None:
-                    return adopted
         fields = {
             "payload": encode_job(job),
             "engine": slot.id,
@@ -134,11 +128,18 @@ class BackboneScheduler:
             "state": "queued",
             "enqueued": now_ms(),
         }
+        # Only a requestId the client chose makes a resubmit the same job.
+        request_key = self.backbone.request_key(client, request_id)
         try:
-            added = await self.backbone.enqueue(slot.id, job_id, fields, self.queue_limit(slot))
+            outcome = await self.backbone.enqueue(slot.id, job_id, fields, self.queue_limit(slot), request_key)
         except Exception as exc:  # noqa: BLE001
             raise backbone_unavailable(exc) from exc
-        if not added:
+        if isinstance(outcome, str):  # a concurrent resubmit won the race
+            adopted = await self._adopt(outcome)
+            if adopted is not None:
+                return adopted
+            raise RpcError(Code.ABORTED, f"requestId {job.request_id!r}: the job it named has expired; retry")
+        if not outcome:
             self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
             raise self._queue_full(slot)
         self._follow(state, job_id)

@@ -264,7 +264,7 @@ class Scheduler:
     async def existing(self, client: str, request_id: str) -> JobState | None:
         return None  # one process: a resubmitted requestId is a new job
 
-    async def enqueue(self, state: JobState, slot: EngineSlot, client: str = "") -> JobState:
+    async def enqueue(self, state: JobState, slot: EngineSlot, client: str = "", request_id: str = "") -> JobState:
         self.submit(state, slot)
         return state
 
