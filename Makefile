@@ -59,6 +59,8 @@ bench: setup sdk-venv
 	$(BIN)/python bench/bench_batching.py
 	$(BIN)/python bench/bench_cancel.py
 	$(BIN)/python bench/load_test.py --seconds 60
+	$(BIN)/python bench/bench_backbone.py
+	$(BIN)/python bench/load_test.py --queue --seconds 60
 
 clean-venv:
 	rm -rf $(VENV) $(SDK_VENV)
