@@ -134,14 +134,14 @@ class Cluster:
     replicas: list[RunningServer] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
 
-    def replica(self, config: str = REPLICA_CONFIG, **kwargs) -> RunningServer:  # type: ignore[no-untyped-def]
-        server = start_server(self.tmp, config=config, plugins=["test_pattern"], queue=self.valkey.url,
+    def replica(self, config: str = REPLICA_CONFIG, plugins: tuple[str, ...] = ("test_pattern",), **kwargs) -> RunningServer:  # type: ignore[no-untyped-def]
+        server = start_server(self.tmp, config=config, plugins=list(plugins), queue=self.valkey.url,
                               wait_ready=kwargs.pop("wait_ready", False), **kwargs)
         self.replicas.append(server)
         return server
 
     def worker(self, config: str = WORKER_CONFIG, plugins: str = "test_pattern,adjustments",
-               env: dict[str, str] | None = None) -> Worker:
+               env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> Worker:
         path = self.tmp / f"worker-{len(self.workers)}.toml"
         path.write_text(config)
         log_path = self.tmp / f"worker-{len(self.workers)}.log"
@@ -149,7 +149,7 @@ class Cluster:
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "sfumato", "worker", "--strict", "--only-plugins", plugins,
-                 "--config", str(path), "--queue", self.valkey.url],
+                 "--config", str(path), "--queue", self.valkey.url, *args],
                 stdout=log, stderr=subprocess.STDOUT, env=environment,
             )
         worker = Worker(process, log_path)

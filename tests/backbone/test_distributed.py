@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from sfumato.testing import RequestBuilder
+from sfumato.testing import RequestBuilder, free_port
 from tests.backbone.conftest import REPLICA_CONFIG, WORKER_CONFIG, describe
 
 GEN = "/grpcgateway/generate"
@@ -141,7 +141,9 @@ def test_jobs_survive_a_replica_restart_and_a_backbone_restart(cluster):
     worker = cluster.worker()
     cluster.wait_ready(replica)
     worker.stop()  # a clean stop deregisters it; the engine stays known
-    time.sleep(0.2)
+    time.sleep(1.2)  # the replica refreshes its view every half heartbeat
+    listed = {e["id"]: e.get("ready", False) for e in replica.client().get("/grpcgateway/engines").json()["engine"]}
+    assert listed == {"slow-pattern": False, "test-pattern": False}
     response = replica.post("/grpcgateway/asyncGenerate", request(seed=1))
     assert response.status_code == 503 and "no live worker" in response.json()["message"]
     # a worker that keeps nothing: jobs queue while workers come and go
@@ -233,18 +235,21 @@ model = "/nonexistent/model"
 
 
 def test_the_replica_never_imports_torch(cluster):
-    replica = cluster.replica()
+    """With the diffusers plugin installed and loaded, a replica still maps no torch library."""
+    replica = cluster.replica(plugins=("test_pattern", "diffusers"))
     cluster.worker()
     cluster.wait_ready(replica)
     replica.generate(request())
-    maps = open(f"/proc/{replica.process.pid}/maps").read()
-    assert "torch" not in maps
+    with open(f"/proc/{replica.process.pid}/maps") as maps:
+        assert "torch" not in maps.read()
+    assert "diffusers" in {p["name"] for p in replica.client().get("/plugins").json()["plugins"]}
 
 
-def test_readyz_and_metrics_of_a_replica(cluster):
+def test_readyz_and_metrics_of_a_replica_and_a_worker(cluster):
     replica = cluster.replica()
     assert httpx.get(replica.url + "/readyz").status_code == 503  # no worker yet
-    cluster.worker()
+    port = free_port()
+    cluster.worker(args=("--metrics-port", str(port)))
     cluster.wait_ready(replica)
     deadline = time.monotonic() + 10
     while httpx.get(replica.url + "/readyz").status_code != 200:
@@ -253,6 +258,9 @@ def test_readyz_and_metrics_of_a_replica(cluster):
     metrics = httpx.get(replica.url + "/metrics").text
     assert "sfumato_live_workers 1.0" in metrics
     assert 'sfumato_backbone_queue_depth{engine="test-pattern"}' in metrics
+    replica.generate(request())
+    worker_metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert 'sfumato_images_total{engine="test-pattern"} 1.0' in worker_metrics
 
 
 def test_a_generate_client_that_goes_away_cancels_its_job_on_the_worker(cluster):

@@ -15,8 +15,9 @@ from typing import Any
 
 from sfumato.backbone.keys import ASYNC_GROUP, WORKER_GROUP, Keys
 
-# KEYS: queued counter, queue stream, job hash, events stream, request key ("" without a requestId)
-# ARGV: limit, job id, retention seconds, then field/value pairs of the job hash
+# KEYS: queued counter, queue stream, job hash, events stream, request key ("" without a requestId), signals
+# Publishes "queued <engine>" so idle workers look at once.
+# ARGV: limit, job id, retention seconds, engine id, then field/value pairs of the job hash
 # Returns 0 (the engine's queue is full), 1 (queued) or the job id that already owns the requestId.
 _ENQUEUE = """
 if KEYS[5] ~= '' then
@@ -25,12 +26,34 @@ if KEYS[5] ~= '' then
 end
 local queued = tonumber(redis.call('GET', KEYS[1]) or '0')
 if queued >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 4))
+redis.call('HSET', KEYS[3], unpack(ARGV, 5))
 redis.call('XGROUP', 'CREATE', KEYS[4], 'async', '0', 'MKSTREAM')
 redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
 if KEYS[5] ~= '' then redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[3]) end
+redis.call('PUBLISH', KEYS[6], 'queued ' .. ARGV[4])
 return 1
+"""
+
+# Taking new jobs and counting them out of the queue in one step, so the count never drifts.
+# KEYS: per engine, its queue stream then its queued counter; ARGV: consumer, then a count per engine
+# Returns {engine position (1-based), entry id, job id} triples.
+_TAKE = """
+local taken = {}
+for i = 1, #KEYS / 2 do
+  local reply = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', ARGV[i + 1], 'STREAMS', KEYS[2 * i - 1], '>')
+  if reply then
+    local entries = reply[1][2]
+    for _, entry in ipairs(entries) do
+      local fields = entry[2]
+      for f = 1, #fields, 2 do
+        if fields[f] == 'job' then table.insert(taken, {i, entry[1], fields[f + 1]}) end
+      end
+    end
+    if #entries > 0 then redis.call('DECRBY', KEYS[2 * i], #entries) end
+  end
+end
+return taken
 """
 
 # KEYS: published hash, events stream; ARGV: index, result bytes
@@ -80,6 +103,7 @@ class Backbone:
         self._enqueue = client.register_script(_ENQUEUE)
         self._publish_result = client.register_script(_PUBLISH_RESULT)
         self._publish_end = client.register_script(_PUBLISH_END)
+        self._take = client.register_script(_TAKE)
 
     # ---- API replicas ----
     async def queued(self, engine_id: str) -> int:
@@ -97,8 +121,9 @@ class Backbone:
         for name, value in fields.items():
             flat += [name, value]
         outcome = await self._enqueue(
-            keys=[keys.queued(engine_id), keys.queue(engine_id), keys.job(job_id), keys.events(job_id), request_key],
-            args=[limit, job_id, self.retention, *flat],
+            keys=[keys.queued(engine_id), keys.queue(engine_id), keys.job(job_id), keys.events(job_id), request_key,
+                  keys.signals],
+            args=[limit, job_id, self.retention, engine_id, *flat],
         )
         if isinstance(outcome, bytes):
             return outcome.decode()
@@ -152,21 +177,12 @@ class Backbone:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def take_new(self, consumer: str, wanted: Mapping[str, int], block_ms: int) -> list[tuple[str, bytes, str]]:
-        """New jobs for the engines in ``wanted`` (engine → how many): (engine, entry id, job id)."""
-        streams = {self.keys.queue(engine_id): ">" for engine_id in wanted}
-        reply = await self.client.xreadgroup(
-            WORKER_GROUP, consumer, streams, count=max(wanted.values()), block=block_ms
-        )
-        taken = []
-        prefix = len(self.keys.queue(""))
-        for stream, entries in reply or ():
-            engine_id = stream.decode()[prefix:]
-            for entry_id, fields in entries:
-                taken.append((engine_id, entry_id, fields[b"job"].decode()))
-            if entries:
-                await self.client.decrby(self.keys.queued(engine_id), len(entries))
-        return taken
+    async def take_new(self, consumer: str, wanted: Mapping[str, int]) -> list[tuple[str, bytes, str]]:
+        """New jobs for the engines in ``wanted`` (engine → how many), without waiting: (engine, entry id, job id)."""
+        engines = list(wanted)
+        keys = [key for engine_id in engines for key in (self.keys.queue(engine_id), self.keys.queued(engine_id))]
+        taken = await self._take(keys=keys, args=[consumer, *(wanted[engine_id] for engine_id in engines)])
+        return [(engines[int(position) - 1], entry_id, job_id.decode()) for position, entry_id, job_id in taken]
 
     async def take_abandoned(self, consumer: str, engine_id: str, lease_ms: int, count: int) -> list[tuple[bytes, str, int]]:
         """Jobs whose worker stopped renewing them: (entry id, job id, deliveries so far, this one included)."""

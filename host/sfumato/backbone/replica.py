@@ -51,7 +51,7 @@ class BackboneScheduler:
         self.queue_size = settings.jobs.queue_size
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.job_ids: dict[int, str] = {}  # id(state) → job id
-        self.async_jobs: set[str] = set()  # followed for their end only: answers stay on the backbone
+        self._ends: dict[str, JobState] = {}  # async jobs: only their end is watched, answers stay on the backbone
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
 
@@ -59,6 +59,7 @@ class BackboneScheduler:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._background.append(loop.create_task(self._refresh_forever()))
+        self._background.append(loop.create_task(self._watch_ends_forever()))
 
     async def _refresh_forever(self) -> None:
         period = max(0.2, self.settings.queue.heartbeat_seconds / 2)
@@ -174,10 +175,52 @@ class BackboneScheduler:
                 after = event.id
                 if event.is_end:
                     state.finish(Code(event.code), event.message)
-                elif job_id not in self.async_jobs:
+                else:
                     state.add_result(decode_result(event.data))
         self.job_ids.pop(id(state), None)
-        self.async_jobs.discard(job_id)
+
+    def watch_end_only(self, state: JobState) -> str:
+        """An async job: stop reading its answers here (AsyncResult reads them), keep its end for quotas."""
+        job_id = self.job_ids[id(state)]
+        follower = self._followers.pop(job_id, None)
+        if follower is not None:
+            follower.cancel()
+        if not state.done:
+            self._ends[job_id] = state
+        return job_id
+
+    async def _watch_ends_forever(self) -> None:
+        """Ends arrive as signals; a periodic look catches the ones missed while reconnecting."""
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.keys.signals)
+                    last_look = time.monotonic()
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None:
+                            verb, _, job_id = message["data"].decode().partition(" ")
+                            if verb == "end" and job_id in self._ends:
+                                await self._finish_from_backbone([job_id])
+                        if time.monotonic() - last_look > 2.0 and self._ends:
+                            await self._finish_from_backbone(list(self._ends))
+                            last_look = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.warning("watching job ends on %s: %s", self.url, exc)
+                await asyncio.sleep(0.5)
+
+    async def _finish_from_backbone(self, job_ids: list[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id), "state", "code", "message")
+        for job_id, (state_name, code, message) in zip(job_ids, await pipe.execute(), strict=True):
+            if state_name == b"done" or state_name is None:  # expired counts as ended
+                state = self._ends.pop(job_id, None)
+                if state is not None:
+                    state.finish(Code(int(code or Code.CANCELLED)), (message or b"").decode())
+                    self.job_ids.pop(id(state), None)
 
     def job_id(self, state: JobState) -> str | None:
         return self.job_ids.get(id(state))
@@ -227,14 +270,14 @@ class BackboneAsyncStore:
         """The backbone expires finished jobs itself."""
 
     def add(self, state: JobState) -> str:
-        job_id = self.scheduler.job_id(state)
-        assert job_id is not None
-        self.scheduler.async_jobs.add(job_id)
-        return job_id
+        return self.scheduler.watch_end_only(state)
 
-    async def _fields(self, handle: str) -> dict[bytes, bytes]:
-        fields = await self.backbone.job(handle) if handle.isalnum() else {}
-        if not fields or fields.get(b"delivered") == b"1":
+    async def _fields(self, handle: str) -> dict[str, bytes | None]:
+        """What AsyncResult needs of the job (not its payload: polls must stay cheap)."""
+        names = ("request_id", "engine", "received", "delivered", "cancel_by_client")
+        values = await self.backbone.client.hmget(self.backbone.keys.job(handle), names) if handle.isalnum() else []
+        fields = dict(zip(names, values, strict=True)) if values else {}
+        if fields.get("engine") is None or fields.get("delivered") == b"1":
             raise RpcError(
                 Code.NOT_FOUND,
                 f"asyncHandle: no such async handle {handle!r} (finished results are delivered once and kept for a limited time)",
@@ -243,8 +286,8 @@ class BackboneAsyncStore:
 
     async def take(self, handle: str) -> AsyncTake:
         fields = await self._fields(handle)
-        view = _AsyncView(fields[b"request_id"].decode(), fields[b"engine"].decode(), int(fields[b"received"]))
-        cancelled = b"cancel_by_client" in fields
+        view = _AsyncView(fields["request_id"].decode(), fields["engine"].decode(), int(fields["received"]))  # type: ignore[union-attr,arg-type]
+        cancelled = fields["cancel_by_client"] is not None
         deadline = time.monotonic() + self.poll_wait
         results = []
         while True:
@@ -264,7 +307,7 @@ class BackboneAsyncStore:
 
     async def cancel(self, handle: str) -> None:
         fields = await self._fields(handle)
-        if b"cancel_by_client" in fields:
+        if fields["cancel_by_client"] is not None:
             raise RpcError(Code.NOT_FOUND, f"asyncHandle: no such async handle {handle!r} (already cancelled)")
         await self.backbone.client.hset(self.backbone.keys.job(handle), "cancel_by_client", "1")
         await self.scheduler.cancel_job(handle, "cancelled by AsyncCancel")

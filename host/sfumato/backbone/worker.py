@@ -29,7 +29,7 @@ from sfumato.plugins import Plugins
 
 log = logging.getLogger("sfumato.worker")
 
-TAKE_BLOCK_MS = 1000
+IDLE_LOOK_SECONDS = 1.0
 
 
 @dataclass
@@ -61,6 +61,7 @@ class EngineWorker:
         self.running: dict[str, _Running] = {}
         self.stopping = asyncio.Event()
         self.room = asyncio.Event()  # set when a job ends: there may be room to take another
+        self.work = asyncio.Event()  # set when a replica says it queued a job
         self.started = time.time()
 
     # ---- capacity: take only what the engine can start soon, leave the rest to other workers ----
@@ -95,21 +96,28 @@ class EngineWorker:
             await self._shutdown(tasks)
 
     async def _take_forever(self) -> None:
+        """Take what the engines can start soon; then wait for a job to end or a new one to be queued."""
         while not self.stopping.is_set():
             self.room.clear()
+            self.work.clear()  # before looking, so a signal that arrives meanwhile is not lost
             wanted = self._wanted()
-            if not wanted:  # engines loading or full: wait for a job to end
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.room.wait(), 0.25)
-                continue
-            try:
-                taken = await self.backbone.take_new(self.worker_id, wanted, TAKE_BLOCK_MS)
-            except Exception as exc:  # noqa: BLE001 - the backbone restarts: wait and try again
-                log.warning("taking jobs from %s: %s", self.url, exc)
-                await asyncio.sleep(0.5)
-                continue
+            taken: list[tuple[str, bytes, str]] = []
+            if wanted:
+                try:
+                    taken = await self.backbone.take_new(self.worker_id, wanted)
+                except Exception as exc:  # noqa: BLE001 - the backbone restarts: wait and try again
+                    log.warning("taking jobs from %s: %s", self.url, exc)
+                    await asyncio.sleep(0.5)
+                    continue
             for engine_id, entry_id, job_id in taken:
                 await self._start(engine_id, entry_id, job_id, attempt=1)
+            if not taken:
+                # A missed signal (a reconnecting subscriber) costs at most this long.
+                wake = [asyncio.ensure_future(self.room.wait()), asyncio.ensure_future(self.work.wait()),
+                        asyncio.ensure_future(self.stopping.wait())]
+                await asyncio.wait(wake, timeout=IDLE_LOOK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in wake:
+                    waiter.cancel()
 
     async def _reclaim_forever(self) -> None:
         """Take over jobs whose worker died; end the ones that keep killing their workers."""
@@ -210,6 +218,9 @@ class EngineWorker:
                         if message.get("type") != "message":
                             continue
                         verb, _, job_id = message["data"].decode().partition(" ")
+                        if verb == "queued":
+                            self.work.set()
+                            continue
                         running = self.running.get(job_id)
                         if verb == "cancel" and running is not None:
                             reason = await self.backbone.job_field(job_id, "cancel")
