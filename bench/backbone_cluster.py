@@ -34,11 +34,7 @@ def backbone_cluster(appendfsync: str = "everysec") -> Iterator[Cluster]:
             valkey.client().config_set("appendfsync", appendfsync)
             yield running
         finally:
-            for worker in running.workers:
-                worker.stop()
-            for replica in running.replicas:
-                replica.stop()
-            valkey.stop()
+            running.close()
 
 
 def command_stats(client) -> dict[str, int]:  # type: ignore[no-untyped-def]

@@ -156,6 +156,14 @@ class Cluster:
         self.workers.append(worker)
         return worker
 
+    def close(self) -> None:
+        """Stop every worker, replica and the backbone."""
+        for worker in self.workers:
+            worker.stop()
+        for replica in self.replicas:
+            replica.stop()
+        self.valkey.stop()
+
     def wait_ready(self, server: RunningServer, engine: str = "test-pattern", workers: int = 1, timeout: float = 60) -> None:
         """Until the replica sees ``workers`` live workers with ``engine`` loaded."""
         deadline = time.monotonic() + timeout
@@ -184,11 +192,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     try:
         yield running
     finally:
-        for worker in running.workers:
-            worker.stop()
-        for replica in running.replicas:
-            replica.stop()
-        valkey.stop()
+        running.close()
 
 
 def describe(url: str) -> str:
