@@ -289,7 +289,8 @@ def test_the_queue_bound_holds_across_replicas(cluster):
     accepted, refused = [], 0
     for index in range(16):
         server = (a, b)[index % 2]
-        response = server.post("/grpcgateway/asyncGenerate", slow_request(samples=1, steps=3, delay_ms=50, seed=index))
+        # 1.5 s a job: none finishes while the sixteen requests go out, even on a loaded machine
+        response = server.post("/grpcgateway/asyncGenerate", slow_request(samples=1, steps=30, delay_ms=50, seed=index))
         if response.status_code == 200:
             accepted.append(response.json())
         else:
@@ -297,7 +298,7 @@ def test_the_queue_bound_holds_across_replicas(cluster):
             assert "engine 'slow-pattern' is full" in response.json()["message"]
             refused += 1
     # the worker holds two (one running, one ready), the backbone three: the rest are refused
-    assert refused >= 8 and 3 <= len(accepted) <= 8
+    assert refused >= 8 and 3 <= len(accepted) <= 6
     for handle in accepted:
         answers, status = poll(a, handle)
         assert len(answers) == 1 and status.get("code", 0) == 0  # nothing accepted is lost
