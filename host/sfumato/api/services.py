@@ -131,9 +131,11 @@ class Services:
         resubmitted = await self.scheduler.existing(client, request.request_id or "")
         if resubmitted is not None:
             return resubmitted
-        await self.scheduler.precheck(slot)
+        has_artifacts = any(prompt.artifact is not None for prompt in request.prompt)
+        if has_artifacts:  # refuse a full queue before any image work (enqueueing checks again, atomically)
+            await self.scheduler.precheck(slot)
         with self.quotas.admit(client) as admitted:
-            if any(prompt.artifact is not None for prompt in request.prompt):
+            if has_artifacts:
                 image_bytes = plan_request_images(request.prompt, self.settings.limits, self.plugins.adjustments)
                 try:
                     state = await self.image_work.run(image_bytes, self._prepare, request, slot, received, loop, cancel)

@@ -35,19 +35,25 @@ redis.call('PUBLISH', KEYS[6], 'queued ' .. ARGV[4])
 return 1
 """
 
-# Taking new jobs and counting them out of the queue in one step, so the count never drifts.
-# KEYS: per engine, its queue stream then its queued counter; ARGV: consumer, then a count per engine
-# Returns {engine position (1-based), entry id, job id} triples.
+# Taking new jobs and counting them out of the queue in one step, so the count never drifts; each comes
+# with what the worker needs of its hash, and is marked running there.
+# KEYS: per engine, its queue stream then its queued counter; ARGV: consumer, job hash prefix, then a count
+# per engine. Returns {engine position (1-based), entry id, job id, state, cancel, received, payload}.
 _TAKE = """
 local taken = {}
 for i = 1, #KEYS / 2 do
-  local reply = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', ARGV[i + 1], 'STREAMS', KEYS[2 * i - 1], '>')
+  local reply = redis.call('XREADGROUP', 'GROUP', 'workers', ARGV[1], 'COUNT', ARGV[i + 2], 'STREAMS', KEYS[2 * i - 1], '>')
   if reply then
     local entries = reply[1][2]
     for _, entry in ipairs(entries) do
       local fields = entry[2]
       for f = 1, #fields, 2 do
-        if fields[f] == 'job' then table.insert(taken, {i, entry[1], fields[f + 1]}) end
+        if fields[f] == 'job' then
+          local job = ARGV[2] .. fields[f + 1]
+          local state, cancel, received, payload = unpack(redis.call('HMGET', job, 'state', 'cancel', 'received', 'payload'))
+          if state == 'queued' then redis.call('HSET', job, 'state', 'running', 'worker', ARGV[1]) end
+          table.insert(taken, {i, entry[1], fields[f + 1], state or '', cancel or false, received or '0', payload or ''})
+        end
       end
     end
     if #entries > 0 then redis.call('DECRBY', KEYS[2 * i], #entries) end
@@ -64,15 +70,34 @@ redis.call('XADD', KEYS[2], '*', 't', 'r', 'd', ARGV[2])
 return 1
 """
 
-# KEYS: published hash, events stream, job hash, then the request key (may be absent)
-# ARGV: code, message, retention seconds
+# KEYS: published hash, events stream, job hash, signals channel, and the engine's queue stream when a
+# worker ends the job it holds; ARGV: code, message, retention seconds, job id, the queue entry id ("" if none)
+# The end, its signal and (for a worker) the acknowledgement in one step.
 _PUBLISH_END = """
+if ARGV[5] ~= '' then
+  redis.call('XACK', KEYS[5], 'workers', ARGV[5])
+  redis.call('XDEL', KEYS[5], ARGV[5])
+end
 if redis.call('HSETNX', KEYS[1], 'end', '1') == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 't', 'e', 'code', ARGV[1], 'message', ARGV[2])
 redis.call('HSET', KEYS[3], 'state', 'done', 'code', ARGV[1], 'message', ARGV[2])
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+redis.call('PUBLISH', KEYS[4], 'end ' .. ARGV[4])
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A job a worker took from an engine's queue, with what it needs to run it."""
+
+    engine_id: str
+    entry_id: bytes
+    job_id: str
+    state: str  # "" when the job's hash has expired
+    cancel: str | None
+    received_ms: int
+    payload: bytes
 
 
 @dataclass(frozen=True)
@@ -159,14 +184,15 @@ class Backbone:
         await self.client.publish(self.keys.signals, f"cancel {job_id}")
 
     # ---- both ----
-    async def publish_end(self, job_id: str, code: int, message: str) -> bool:
+    async def publish_end(
+        self, job_id: str, code: int, message: str, *, engine_id: str = "", entry_id: bytes = b""
+    ) -> bool:
+        """End the job once (later calls change nothing); with ``entry_id``, also acknowledge its queue entry."""
         keys = self.keys
         ended = await self._publish_end(
-            keys=[keys.published(job_id), keys.events(job_id), keys.job(job_id)],
-            args=[int(code), message, self.retention],
+            keys=[keys.published(job_id), keys.events(job_id), keys.job(job_id), keys.signals, keys.queue(engine_id)],
+            args=[int(code), message, self.retention, job_id, entry_id],
         )
-        if ended:
-            await self.client.publish(keys.signals, f"end {job_id}")
         return bool(ended)
 
     # ---- workers ----
@@ -177,12 +203,25 @@ class Backbone:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def take_new(self, consumer: str, wanted: Mapping[str, int]) -> list[tuple[str, bytes, str]]:
-        """New jobs for the engines in ``wanted`` (engine → how many), without waiting: (engine, entry id, job id)."""
+    async def take_new(self, consumer: str, wanted: Mapping[str, int]) -> list[Taken]:
+        """New jobs for the engines in ``wanted`` (engine → how many), without waiting."""
         engines = list(wanted)
         keys = [key for engine_id in engines for key in (self.keys.queue(engine_id), self.keys.queued(engine_id))]
-        taken = await self._take(keys=keys, args=[consumer, *(wanted[engine_id] for engine_id in engines)])
-        return [(engines[int(position) - 1], entry_id, job_id.decode()) for position, entry_id, job_id in taken]
+        reply = await self._take(
+            keys=keys, args=[consumer, self.keys.job(""), *(wanted[engine_id] for engine_id in engines)]
+        )
+        return [
+            Taken(engines[int(position) - 1], entry_id, job_id.decode(), state.decode(),
+                  cancel.decode() if cancel else None, int(received), payload)
+            for position, entry_id, job_id, state, cancel, received, payload in reply
+        ]
+
+    async def describe_taken(self, engine_id: str, entry_id: bytes, job_id: str) -> Taken:
+        """The same for a job taken over from another worker (a rare path: two round trips are fine)."""
+        fields = await self.client.hgetall(self.keys.job(job_id))
+        cancel = fields.get(b"cancel")
+        return Taken(engine_id, entry_id, job_id, fields.get(b"state", b"").decode(),
+                     cancel.decode() if cancel else None, int(fields.get(b"received", 0)), fields.get(b"payload", b""))
 
     async def take_abandoned(self, consumer: str, engine_id: str, lease_ms: int, count: int) -> list[tuple[bytes, str, int]]:
         """Jobs whose worker stopped renewing them: (entry id, job id, deliveries so far, this one included)."""
@@ -216,5 +255,7 @@ class Backbone:
 
     async def ack(self, engine_id: str, entry_id: bytes) -> None:
         stream = self.keys.queue(engine_id)
-        await self.client.xack(stream, WORKER_GROUP, entry_id)
-        await self.client.xdel(stream, entry_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(stream, WORKER_GROUP, entry_id)
+        pipe.xdel(stream, entry_id)
+        await pipe.execute()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from sfumato.backbone.codec import decode_job, encode_result
 from sfumato.backbone.connection import connect, redact
 from sfumato.backbone.keys import Keys
-from sfumato.backbone.queue import Backbone
+from sfumato.backbone.queue import Backbone, Taken
 from sfumato.backbone.registry import EngineStatus, WorkerRecord, encode, engine_record
 from sfumato.config import Settings
 from sfumato.engine_pool import EnginePool, build_pool
@@ -101,7 +102,7 @@ class EngineWorker:
             self.room.clear()
             self.work.clear()  # before looking, so a signal that arrives meanwhile is not lost
             wanted = self._wanted()
-            taken: list[tuple[str, bytes, str]] = []
+            taken: list[Taken] = []
             if wanted:
                 try:
                     taken = await self.backbone.take_new(self.worker_id, wanted)
@@ -109,8 +110,8 @@ class EngineWorker:
                     log.warning("taking jobs from %s: %s", self.url, exc)
                     await asyncio.sleep(0.5)
                     continue
-            for engine_id, entry_id, job_id in taken:
-                await self._start(engine_id, entry_id, job_id, attempt=1)
+            for job in taken:
+                await self._start(job)
             if not taken:
                 # A missed signal (a reconnecting subscriber) costs at most this long.
                 wake = [asyncio.ensure_future(self.room.wait()), asyncio.ensure_future(self.work.wait()),
@@ -137,11 +138,11 @@ class EngineWorker:
                                 job_id, Code.INTERNAL,
                                 f"the job was started {attempt - 1} times and each time its worker died "
                                 f"(queue.max_attempts = {max_attempts}); it may crash the engine",
+                                engine_id=engine_id, entry_id=entry_id,
                             )
-                            await self.backbone.ack(engine_id, entry_id)
                         else:
                             log.info("job %s: taking it over from a worker that stopped (attempt %d)", job_id, attempt)
-                            await self._start(engine_id, entry_id, job_id, attempt)
+                            await self._start(await self.backbone.describe_taken(engine_id, entry_id, job_id))
             except Exception as exc:  # noqa: BLE001
                 log.warning("lease upkeep on %s: %s", self.url, exc)
 
@@ -151,20 +152,19 @@ class EngineWorker:
             groups.setdefault(job.engine_id, []).append(job.entry_id)
         return groups
 
-    async def _start(self, engine_id: str, entry_id: bytes, job_id: str, attempt: int) -> None:
+    async def _start(self, taken: Taken) -> None:
+        engine_id, entry_id, job_id = taken.engine_id, taken.entry_id, taken.job_id
         if job_id in self.running:
             return
-        fields = await self.backbone.job(job_id)
         slot = self.pool.get(engine_id)
-        if not fields or slot is None or fields.get(b"state") == b"done":
+        if not taken.state or slot is None or taken.state == "done":
             await self.backbone.ack(engine_id, entry_id)  # expired, or ended while it waited
             return
-        if b"cancel" in fields:
-            await self.backbone.publish_end(job_id, Code.CANCELLED, fields[b"cancel"].decode())
-            await self.backbone.ack(engine_id, entry_id)
+        if taken.cancel is not None:
+            await self._end(engine_id, entry_id, job_id, Code.CANCELLED, taken.cancel)
             return
         try:
-            job = decode_job(fields[b"payload"])
+            job = decode_job(taken.payload)
             slot.engine.validate(job)
         except RpcError as exc:
             await self._end(engine_id, entry_id, job_id, exc.code, exc.message)
@@ -173,8 +173,7 @@ class EngineWorker:
             await self._end(engine_id, entry_id, job_id, Code.INVALID_ARGUMENT,
                             f"engine {engine_id!r} cannot run this request: {exc}")
             return
-        await self.client.hset(self.keys.job(job_id), mapping={"state": "running", "worker": self.worker_id})
-        state = JobState(job, asyncio.get_running_loop(), int(fields[b"received"]))
+        state = JobState(job, asyncio.get_running_loop(), taken.received_ms)
         running = _Running(engine_id, entry_id, state)
         self.running[job_id] = running
         self.scheduler.submit(state, slot)
@@ -194,8 +193,9 @@ class EngineWorker:
         self.room.set()
 
     async def _end(self, engine_id: str, entry_id: bytes, job_id: str, code: Code, message: str) -> None:
-        await self._retrying(self.backbone.publish_end, job_id, code, message)
-        await self._retrying(self.backbone.ack, engine_id, entry_id)
+        await self._retrying(
+            functools.partial(self.backbone.publish_end, engine_id=engine_id, entry_id=entry_id), job_id, code, message
+        )
 
     async def _retrying(self, operation, *args):  # type: ignore[no-untyped-def]
         """The backbone may restart: keep trying, the operations are idempotent."""
