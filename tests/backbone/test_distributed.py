@@ -124,6 +124,9 @@ def test_a_worker_killed_mid_batch_loses_and_repeats_nothing(cluster):
     assert owner, "no worker took the job"
     running = first if f"-{first.process.pid}-" in owner.decode() else second
     time.sleep(0.8)  # the first batch is published, the second is under way
+    progress = valkey.hmget(f"sfumato:job:{handle['asyncHandle']}", "step", "total_steps")
+    assert progress[1] == b"5" and 1 <= int(progress[0]) <= 5  # the worker publishes its sampler steps
+    assert "(step " in describe(cluster.valkey.url)
     running.kill()
     answers, status = poll(replica, handle, limit=90)
     assert status.get("code", 0) == 0, status

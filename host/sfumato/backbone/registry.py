@@ -79,6 +79,8 @@ class WorkerRecord(msgspec.Struct):
     engines: dict[str, EngineStatus] = {}
     running: list[str] = []
     queued: int = 0
+    # job id → (sampler step, total steps) of the jobs it runs
+    progress: dict[str, tuple[int, int]] = {}
 
 
 def engine_record(slot: Any) -> EngineRecord:

@@ -25,6 +25,9 @@ async def describe_workers(url: str, prefix: str) -> str:
         for engine_id, status in sorted(worker.engines.items()):
             state = "ready" if status.ready else ("failed: " + status.error if status.error else status.status)
             lines.append(f"    engine {engine_id}: {state}")
-        jobs = ", ".join(worker.running) or "none"
+        jobs = ", ".join(
+            f"{job_id} (step {worker.progress[job_id][0]}/{worker.progress[job_id][1]})" if job_id in worker.progress else job_id
+            for job_id in worker.running
+        ) or "none"
         lines.append(f"    jobs: {jobs} ({worker.queued} waiting to start)")
     return "\n".join(lines)

@@ -31,6 +31,8 @@ from sfumato.plugins import Plugins
 log = logging.getLogger("sfumato.worker")
 
 IDLE_LOOK_SECONDS = 1.0
+# How often running jobs' steps are written to their job hashes.
+PROGRESS_SECONDS = 0.5
 
 
 @dataclass
@@ -90,6 +92,7 @@ class EngineWorker:
             loop.create_task(self._heartbeat_forever()),
             loop.create_task(self._listen_for_signals()),
             loop.create_task(self._reclaim_forever()),
+            loop.create_task(self._publish_progress_forever()),
         ]
         try:
             await self._take_forever()
@@ -231,6 +234,27 @@ class EngineWorker:
                 log.warning("listening for cancels on %s: %s", self.url, exc)
                 await asyncio.sleep(0.5)
 
+    # ---- progress: each running job's sampler step, on its job hash ----
+    async def _publish_progress_forever(self) -> None:
+        published: dict[str, tuple[int, int]] = {}
+        while True:
+            await asyncio.sleep(PROGRESS_SECONDS)
+            changed = {
+                job_id: (job.state.step, job.state.total_steps)
+                for job_id, job in self.running.items()
+                if published.get(job_id) != (job.state.step, job.state.total_steps)
+            }
+            published = {job_id: published.get(job_id, (0, 0)) for job_id in self.running} | changed
+            if not changed:
+                continue
+            try:
+                pipe = self.client.pipeline(transaction=False)
+                for job_id, (step, total) in changed.items():
+                    pipe.hset(self.keys.job(job_id), mapping={"step": step, "total_steps": total})
+                await pipe.execute()
+            except Exception as exc:  # noqa: BLE001 - progress is advisory
+                log.debug("publishing progress: %s", exc)
+
     # ---- registration ----
     def _record(self) -> WorkerRecord:
         return WorkerRecord(
@@ -243,6 +267,7 @@ class EngineWorker:
                 for slot in self.pool.slots.values()
             },
             running=sorted(self.running),
+            progress={job_id: (job.state.step, job.state.total_steps) for job_id, job in self.running.items()},
             queued=sum(1 for job in self.running.values() if job.state.started_at is None),
         )
 
