@@ -10,7 +10,7 @@ from sfumato.errors import Code, RpcError
 from sfumato.jobs.job import SamplerSettings, WeightedText
 from sfumato.records import resolve
 
-from sfumato_diffusers.samplers._common import karras_sigmas
+from sfumato_diffusers.samplers.helpers import karras_sigmas
 
 KARRAS_SAMPLERS = sorted(name for name, spec in SAMPLER_SPECS.items() if spec.supports_sigma_limits)
 

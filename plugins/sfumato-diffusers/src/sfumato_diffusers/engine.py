@@ -34,7 +34,7 @@ from sfumato_diffusers.options import parse_options
 from sfumato_diffusers.progress import StepCounter
 from sfumato_diffusers.prompts import Conditioning, PromptEncoder
 from sfumato_diffusers.safety import SafetyFilter
-from sfumato_diffusers.samplers._common import UnusableSchedule, model_sigma_range, seed_brownian_noise
+from sfumato_diffusers.samplers.helpers import UnusableSchedule, model_sigma_range, seed_brownian_noise
 from sfumato_diffusers.tiling import circular_padding
 
 ENGINE_KIND = "diffusers"

@@ -13,7 +13,7 @@ from diffusers import (
     UniPCMultistepScheduler,
 )
 from sfumato.jobs.job import SamplerSettings
-from sfumato_diffusers.samplers._common import build_with_karras, from_base, override_step_arguments
+from sfumato_diffusers.samplers.helpers import build_with_karras, from_base, override_step_arguments
 
 
 def build_unipc(base_config: Mapping[str, Any], settings: SamplerSettings) -> UniPCMultistepScheduler:

@@ -8,7 +8,7 @@ from typing import Any
 from diffusers import DDIMScheduler, DDPMScheduler
 from sfumato.jobs.job import SamplerSettings
 
-from sfumato_diffusers.samplers._common import from_base, override_step_arguments
+from sfumato_diffusers.samplers.helpers import from_base, override_step_arguments
 
 
 def build_ddim(base_config: Mapping[str, Any], settings: SamplerSettings) -> DDIMScheduler:

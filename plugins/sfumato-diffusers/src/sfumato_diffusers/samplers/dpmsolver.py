@@ -8,7 +8,7 @@ from typing import Any
 from diffusers import DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler
 from sfumato.jobs.job import SamplerSettings
 
-from sfumato_diffusers.samplers._common import build_with_karras
+from sfumato_diffusers.samplers.helpers import build_with_karras
 
 
 def _multistep(base_config: Mapping[str, Any], settings: SamplerSettings, order: int) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler
 from sfumato.jobs.job import SamplerSettings
 
-from sfumato_diffusers.samplers._common import build_with_karras, from_base, override_step_arguments
+from sfumato_diffusers.samplers.helpers import build_with_karras, from_base, override_step_arguments
 
 
 def build_euler(base_config: Mapping[str, Any], settings: SamplerSettings) -> EulerDiscreteScheduler:

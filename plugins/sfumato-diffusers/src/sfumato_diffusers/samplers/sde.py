@@ -8,7 +8,7 @@ from typing import Any
 from diffusers import DPMSolverSDEScheduler
 from sfumato.jobs.job import SamplerSettings
 
-from sfumato_diffusers.samplers._common import build_with_karras
+from sfumato_diffusers.samplers.helpers import build_with_karras
 
 
 def build_dpmpp_sde(base_config: Mapping[str, Any], settings: SamplerSettings) -> DPMSolverSDEScheduler:
