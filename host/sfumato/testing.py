@@ -7,6 +7,10 @@
 
 The server is a real ``sfumato serve`` process on a free loopback port, loading
 only the named entry points (plus the built-in adjustments) in strict mode.
+
+To test an engine without a server (jobs built and validated like the server's, a
+recorded ``generate``, the :class:`EngineConformance` suite), see
+:mod:`sfumato.engine_testing`; its names are importable from here too.
 """
 
 from __future__ import annotations
@@ -263,3 +267,21 @@ def sfumato_server_factory(tmp_path: Path) -> Iterator[Any]:
 
 def decode_png_artifact(answer: dict[str, Any]) -> bytes:
     return base64.b64decode(answer["artifacts"][0]["binary"])
+
+
+
+# The engine harness (no server): jobs, recorded runs and the conformance suite, imported on
+# first use so that loading this pytest plugin stays cheap for every test run.
+pytest.register_assert_rewrite("sfumato.engine_testing")
+ENGINE_TESTING_NAMES = (
+    "DEFAULT_PROMPT", "SAMPLER_FLAGS", "EngineConformance", "EngineRun", "EngineUnderTest", "RecordingCancel",
+    "load_engine", "make_job", "request_body", "run_engine", "tasks_of",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ENGINE_TESTING_NAMES:
+        from sfumato import engine_testing
+
+        return getattr(engine_testing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
