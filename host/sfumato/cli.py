@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import base64
-
+import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,30 +21,46 @@ def _server_default() -> str:
 
 def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from sfumato.config import load_settings
-    from sfumato.plugins import load_plugins
 
     settings = load_settings(args.config)
+    return settings, _load_plugins(args, settings)
+
+
+def _load_plugins(args: argparse.Namespace, settings: Any):  # type: ignore[no-untyped-def]
+    from sfumato.plugins import load_plugins
+
     only = args.only_plugins.split(",") if getattr(args, "only_plugins", None) else None
-    plugins = load_plugins(strict=args.strict, only=only)
-    return settings, plugins
+    return load_plugins(strict=args.strict, only=only)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from sfumato.api.app import create_app
-    from sfumato.api.server import serve
-    from sfumato.config import ConfigError
+    from sfumato.api.server import bind_socket, serve
+    from sfumato.config import ConfigError, load_settings
     from sfumato.engine_pool import EngineSetupError
     from sfumato.logs import configure_logging
     from sfumato.plugins import PluginLoadError
 
     try:
-        settings, plugins = _load(args)
-        if args.host:
-            settings.server.host = args.host
-        if args.port is not None:
-            settings.server.port = args.port
-        if args.queue:
-            settings.queue.url = args.queue
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"sfumato: {exc}", file=sys.stderr)
+        return 2
+    if args.host:
+        settings.server.host = args.host
+    if args.port is not None:
+        settings.server.port = args.port
+    if args.queue:
+        settings.queue.url = args.queue
+    host, port = settings.server.host, settings.server.port
+    # The port first: a busy address is reported at once, not after minutes of model loading.
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"sfumato: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        plugins = _load_plugins(args, settings)
         configure_logging(settings.server.log_level)
         for failure in plugins.failures:
             print(f"warning: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
@@ -51,9 +68,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Again: building the app let Litestar replace the root logger's handlers.
         configure_logging(settings.server.log_level)
     except (ConfigError, PluginLoadError, EngineSetupError) as exc:
+        sock.close()
         print(f"sfumato: {exc}", file=sys.stderr)
         return 2
-    host, port = settings.server.host, settings.server.port
     if host not in ("127.0.0.1", "localhost", "::1") and not settings.server.api_keys:
         print(f"warning: listening on {host} without API keys: anyone who can reach it can use it", file=sys.stderr)
     engines = ", ".join(app.state.services.pool.slots) or "none"
@@ -62,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         engines = f"those of the workers on {redact(settings.queue.url)}"
     print(f"sfumato serving on http://{host}:{port} (engines: {engines}; docs at /docs)", file=sys.stderr, flush=True)
-    return 0 if serve(app, settings) else 3
+    return 0 if serve(app, settings, sock=sock) else 3
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -209,7 +226,48 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
         step["schedule"] = {"start": args.strength}
     if step:
         image["parameters"] = [step]
+    if args.param:
+        image["extension"] = {"parameters": [{"name": name, kind: value} for name, kind, value in args.param]}
     return {"engineId": args.engine or "", "prompt": prompts, "image": image}
+
+
+_PARAM_TYPES = ("int", "float", "str")
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def parse_param(text: str) -> tuple[str, str, Any]:
+    """``NAME=VALUE`` or ``NAME:TYPE=VALUE`` → (name, wire kind, proto3-JSON value).
+
+    Without a type, a whole number is an int, another decimal number a float and
+    anything else a string (the server takes an int for a float parameter too);
+    ``NAME:str=42`` sends digits as a string.
+    """
+    name, equals, value = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE or NAME:TYPE=VALUE (TYPE: int, float, str)")
+    name, colon, kind = name.partition(":")
+    name = name.strip()
+    if not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: the parameter name is empty")
+    if colon:
+        if kind not in _PARAM_TYPES:
+            raise argparse.ArgumentTypeError(f"{text!r}: type {kind!r} is not one of int, float, str")
+    else:
+        kind = "int" if _INT.fullmatch(value) else "float" if _FLOAT.fullmatch(value) else "str"
+    if kind == "int":
+        if not _INT.fullmatch(value.strip()):
+            raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a whole number")
+        return name, kind, str(int(value))  # int64 travels as a string in proto3 JSON
+    if kind == "float":
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a finite number")
+        return name, kind, number
+    return name, kind, value
 
 
 def _output_path(base: Path, index: int, total: int) -> Path:
@@ -312,6 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--init-image", help="image to start from (img2img)")
     generate.add_argument("--mask", help="mask for the init image: white = regenerate, black = keep")
     generate.add_argument("--strength", type=float, help="how much of the init image to re-generate, 0..1")
+    generate.add_argument(
+        "--param", action="append", type=parse_param, default=[], metavar="NAME[:TYPE]=VALUE",
+        help="an engine's extension parameter (repeatable); TYPE int, float or str, "
+        "else taken from VALUE: 12 is an int, 0.5 a float, other text a string",
+    )
     remote_options(generate, _server_default())
     generate.set_defaults(func=cmd_generate)
     return parser

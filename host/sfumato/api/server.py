@@ -19,6 +19,7 @@ No limit applies while the app works on a request or streams its answer.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any, ClassVar
 
 import uvicorn
@@ -128,11 +129,33 @@ def build_server(app: Any, settings: Settings) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(app: Any, settings: Settings) -> bool:
-    """Run until SIGINT/SIGTERM; False when the server could not start."""
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (raises ``OSError``: address in use, not available…).
+
+    Bound before plugins and engines load, so a busy port is the first thing reported;
+    connections made while engines load wait in the backlog until the server runs.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        # As uvicorn does: a restarted server may bind while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: Any, settings: Settings, sock: socket.socket | None = None) -> bool:
+    """Run until SIGINT/SIGTERM (on ``sock`` when given); False when the server could not start."""
     server = build_server(app, settings)
     try:
-        server.run()
+        server.run(sockets=None if sock is None else [sock])
     except KeyboardInterrupt:
         pass
     return server.started
