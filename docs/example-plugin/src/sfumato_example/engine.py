@@ -94,7 +94,10 @@ class GradientEngine:
 
     def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: Any) -> list[GeneratedImage]:
         steps = tasks[0].job.steps
-        targets = [render_target(task, self.easings[task.job.sampler.name]) for task in tasks]
+        targets = [
+            render_target(task, self.easings[task.job.sampler.name], grain=self.samplers[task.job.sampler.name].supports_eta)
+            for task in tasks
+        ]
         canvases = [start_noise(task) for task in tasks]
         for step in range(steps):
             cancel.raise_if_cancelled()
@@ -138,8 +141,8 @@ def gradient_ramp(width: int, height: int, angle_degrees: float) -> np.ndarray:
     return np.clip(along / extent * 0.5 + 0.5, 0.0, 1.0)
 
 
-def render_target(task: ImageTask, ease: Easing) -> np.ndarray:
-    """The final image of one task as H×W×3 float64 in 0..255."""
+def render_target(task: ImageTask, ease: Easing, grain: bool = False) -> np.ndarray:
+    """The final image of one task as H×W×3 float64 in 0..255; ``grain``: eta adds noise (samplers claiming eta)."""
     job = task.job
     rng = task_rng(task, COLOUR_STREAM)
     first, second = rng.uniform(0.0, 1.0, size=(2, 3))
@@ -147,7 +150,7 @@ def render_target(task: ImageTask, ease: Easing) -> np.ndarray:
     first, second = (np.clip(0.5 + (colour - 0.5) * contrast, 0.0, 1.0) for colour in (first, second))
     ramp = ease(gradient_ramp(job.width, job.height, float(job.extensions.get("angle", 0.0))))
     image = first + (second - first) * ramp[:, :, None]
-    if job.sampler.eta:
+    if grain and job.sampler.eta:
         image = image + rng.normal(0.0, 0.05 * job.sampler.eta, size=image.shape)
     image = np.clip(image, 0.0, 1.0) * 255.0
     if job.init_image is not None:
