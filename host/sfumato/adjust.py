@@ -7,14 +7,18 @@ steps once its job is cancelled.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from sfumato.errors import invalid
+from sfumato.errors import Cancelled, Code, RpcError, invalid
+from sfumato.origins import describe_origin
 from sfumato.records import AdjustmentSpec, resolve
+
+log = logging.getLogger("sfumato.adjust")
 
 BUILTIN_KINDS = ("blur", "invert", "levels", "channels", "rescale", "crop")
 
@@ -41,6 +45,15 @@ class ImageLimit:
                 f"{what}: the image would be {width}×{height}; the limit is {self.max_side} pixels per side "
                 f"and {self.max_pixels} pixels in all (limits.max_input_side, limits.max_input_pixels)"
             )
+
+
+def _plugin_failure(spec: AdjustmentSpec, hook: str, where: str, exc: Exception) -> RpcError:
+    """A plugin bug (anything but ``ValueError``) in one of an adjustment's hooks: INTERNAL naming it."""
+    origin = describe_origin(spec.apply if hook == "apply" else getattr(spec, hook) or spec.apply)
+    log.error("%s: adjustment %r (%s) failed in %s()", where, spec.name, origin, hook, exc_info=exc)
+    return RpcError(
+        Code.INTERNAL, f"{where}: adjustment {spec.name!r} ({origin}) failed in {hook}(): {type(exc).__name__}: {exc}"
+    )
 
 
 def members(adjustment: Any) -> Iterator[tuple[str, Any]]:
@@ -74,15 +87,26 @@ def validate_adjustments(
                     spec.validate(params)
                 except ValueError as exc:
                     raise invalid(f"{where}.{kind}: {exc}") from exc
+                except (RpcError, Cancelled):
+                    raise
+                except Exception as exc:
+                    raise _plugin_failure(spec, "validate", f"{where}.{kind}", exc) from exc
 
 
 def _next_shape(shape: Shape, spec: AdjustmentSpec, params: Any, where: str) -> Shape:
     if spec.output_shape is None:
         return shape
     try:
-        return tuple(int(n) for n in spec.output_shape(shape, params))  # type: ignore[return-value]
+        result = tuple(int(n) for n in spec.output_shape(shape, params))
     except ValueError as exc:
         raise invalid(f"{where}: {exc}") from exc
+    except (RpcError, Cancelled):
+        raise
+    except Exception as exc:
+        raise _plugin_failure(spec, "output_shape", where, exc) from exc
+    if len(result) != 3:
+        raise _plugin_failure(spec, "output_shape", where, TypeError(f"returned {len(result)} numbers, not 3"))
+    return result  # type: ignore[return-value]
 
 
 def plan_adjustments(
@@ -132,11 +156,27 @@ def apply_adjustments(
             shape: Shape = (pixels.shape[0], pixels.shape[1], pixels.shape[2] if pixels.ndim == 3 else 1)
             if limit is not None:
                 limit.check(_next_shape(shape, spec, params, where), where)
-            apply = resolve(spec.apply)
             try:
-                pixels = apply(pixels, params)
+                apply = resolve(spec.apply)
+            except Exception as exc:  # a lazy reference that does not import: the plugin's fault
+                raise _plugin_failure(spec, "apply", where, exc) from exc
+            try:
+                result = apply(pixels, params)
             except ValueError as exc:
                 raise invalid(f"{where}: {exc}") from exc
+            except (RpcError, Cancelled):
+                raise
+            except Exception as exc:
+                raise _plugin_failure(spec, "apply", where, exc) from exc
+            if (
+                not isinstance(result, np.ndarray)
+                or result.dtype != np.uint8
+                or result.ndim not in (2, 3)
+                or (result.ndim == 3 and result.shape[2] not in (1, 3, 4))
+            ):
+                got = f"{result.dtype} array of shape {result.shape}" if isinstance(result, np.ndarray) else type(result).__name__
+                raise _plugin_failure(spec, "apply", where, TypeError(f"returned a {got}, expected an H×W×C uint8 array"))
+            pixels = result
             if pixels.ndim == 2:
                 pixels = pixels[:, :, None]
             if limit is not None:

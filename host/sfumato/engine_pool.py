@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sfumato.config import Settings
-from sfumato.engines import Engine, EngineConfig, EngineDescription, EngineServices
+from sfumato.engines import EngineConfig, EngineDescription, EngineProtocol, EngineServices
 from sfumato.errors import Code, RpcError
+from sfumato.origins import describe_origin
 from sfumato.plugins import Plugins
 from sfumato.records import EngineKind, SamplerSpec, resolve
 
@@ -26,8 +27,10 @@ class EngineSetupError(Exception):
 class EngineSlot:
     config: EngineConfig
     kind: EngineKind
-    engine: Engine
+    engine: EngineProtocol
     samplers: dict[str, SamplerSpec]
+    # "plugin 'x', distribution y 1.0": named in errors the engine's code causes.
+    origin: str = ""
     ready: bool = False
     load_error: str | None = None
     load_status: str = "waiting to load"
@@ -39,6 +42,16 @@ class EngineSlot:
 
     def describe(self) -> EngineDescription:
         return self.engine.describe()
+
+    @property
+    def culprit(self) -> str:
+        """How errors name this engine's code: ``engine 'x' (kind k; plugin p, distribution d)``."""
+        return f"engine {self.id!r} (kind {self.config.kind!r}; {self.origin or 'unknown origin'})"
+
+    def fail_to_load(self, reason: str) -> None:
+        """Mark the engine unusable before it loads: requests get 503, ``/plugins`` shows ``reason``."""
+        self.load_error = reason
+        self.load_status = "failed"
 
     def check_available(self) -> None:
         if self.load_error is not None:
@@ -67,7 +80,7 @@ def build_pool(settings: Settings, plugins: Plugins) -> EnginePool:
     slots: list[EngineSlot] = []
     skipped: list[tuple[str, str]] = []
     cache_dir = settings.cache_path()
-    for entry in settings.engines:
+    for position, entry in enumerate(settings.engines):
         if not entry.enabled:
             continue
         kind = plugins.engine_kinds.get(entry.kind)
@@ -85,8 +98,46 @@ def build_pool(settings: Settings, plugins: Plugins) -> EnginePool:
             engine = resolve(kind.factory)(config, services)
         except Exception as exc:
             raise EngineSetupError(f"engine {entry.id!r} (kind {entry.kind!r}) could not be created: {exc}") from exc
-        slots.append(EngineSlot(config=config, kind=kind, engine=engine, samplers=samplers))
+        slot = EngineSlot(config=config, kind=kind, engine=engine, samplers=samplers,
+                          origin=_engine_origin(plugins, entry.kind, engine))
+        problem = _default_sampler_problem(slot, position)
+        if problem is not None:
+            log.error("engine %s cannot serve: %s", entry.id, problem)
+            slot.fail_to_load(problem)
+        slots.append(slot)
     default = settings.server.default_engine or (slots[0].id if slots else "")
     if slots and default not in {slot.id for slot in slots}:
         raise EngineSetupError(f"server.default_engine {default!r} is not one of the engines: {', '.join(s.id for s in slots)}")
     return EnginePool(slots, default, skipped)
+
+
+def _engine_origin(plugins: Plugins, kind: str, engine: object) -> str:
+    for info in plugins.infos:
+        if kind in info.engines and not info.error:
+            distribution = f"{info.distribution} {info.version}".strip()
+            return describe_origin(engine, plugin=info.name, distribution=distribution)
+    return describe_origin(engine)
+
+
+def _default_sampler_problem(slot: EngineSlot, position: int) -> str | None:
+    """Why the engine's default sampler cannot run (None if it can): checked once, not per request."""
+    try:
+        description = slot.describe()
+    except Exception as exc:  # a broken describe() fails the engine, not the server
+        log.exception("engine %s: describe() failed", slot.id)
+        return f"describe() of {slot.culprit} failed: {type(exc).__name__}: {exc}"
+    # Requests may name any sampler registered for the kind; ListEngines shows those the engine lists.
+    offered = [name for name in description.samplers if name in slot.samplers] or sorted(slot.samplers)
+    if description.default_sampler in offered:
+        return None
+    choices = ", ".join(offered) or "none"
+    configured = slot.config.default_sampler
+    if configured:
+        return (
+            f"engines[{position}].default_sampler = {configured!r} (engine {slot.id!r}) is not a sampler this engine "
+            f"offers; set it to one of: {choices}"
+        )
+    return (
+        f"the default sampler {description.default_sampler!r} of {slot.culprit} is not one it offers "
+        f"(offered: {choices}); set engines[{position}].default_sampler to one of them"
+    )

@@ -1,9 +1,12 @@
-"""The Engine protocol and the descriptions engines give of themselves.
+"""The Engine contract: a protocol, a base class with defaults, and the descriptions engines give.
 
 Engine *kinds* come from plugins (``register_engines``); engine *instances* come
 from the config file (:class:`EngineConfig`). The host builds an instance with
 ``kind.factory(config, services)``, calls :meth:`Engine.load` on the engine's worker
 thread, then hands it batches of :class:`~sfumato.jobs.job.ImageTask`.
+
+Subclass :class:`Engine` and implement ``describe`` and ``generate``; the rest has
+defaults. Any object with the methods of :class:`EngineProtocol` works too.
 """
 
 from __future__ import annotations
@@ -14,8 +17,22 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from sfumato.jobs.cancel import CancelSignal
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
 from sfumato.records import ExtensionParam, SamplerSpec
+
+# The request parameters an engine can declare it uses (EngineDescription.uses), with
+# where a client sets them; a request setting one the engine does not use is a 501.
+STANDARD_PARAMETERS: Mapping[str, str] = {
+    "negative_prompt": "prompt[].weight < 0",
+    "init_image": "prompt[].artifact ARTIFACT_IMAGE",
+    "mask": "prompt[].artifact ARTIFACT_MASK",
+    "strength": "image.parameters[].schedule.start",
+    "cfg_scale": "image.parameters[].sampler.cfgScale",
+    "seed": "image.seed",
+    "steps": "image.steps",
+    "sampler": "image.transform.diffusion",
+}
 
 
 class EngineLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -74,6 +91,23 @@ class EngineDescription:
     supports_clip_guidance: bool = False
     tokenizer_max_tokens: int | None = None
     device: str = "cpu"
+    # The STANDARD_PARAMETERS names this engine honours; None = all of them (the default,
+    # as before the field existed). Requests that set any other one are refused.
+    uses: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.uses is not None:
+            unknown = set(self.uses) - set(STANDARD_PARAMETERS)
+            if unknown:
+                raise ValueError(
+                    f"EngineDescription.uses: unknown parameter names {', '.join(sorted(unknown))} "
+                    f"(known: {', '.join(STANDARD_PARAMETERS)})"
+                )
+            object.__setattr__(self, "uses", frozenset(self.uses))
+
+    def accepts(self, parameter: str) -> bool:
+        """Whether the engine honours the standard parameter ``parameter``."""
+        return self.uses is None or parameter in self.uses
 
 
 LoadProgress = Callable[[str], None]
@@ -81,8 +115,8 @@ StepProgress = Callable[[int, int], None]
 
 
 @runtime_checkable
-class Engine(Protocol):
-    """A generation backend.
+class EngineProtocol(Protocol):
+    """What the host calls on an engine (subclass :class:`Engine` to get defaults).
 
     ``load``, ``generate`` and ``close`` run on the engine's worker thread, one at a
     time. ``describe``, ``validate`` and ``batch_key`` are called while requests are
@@ -114,7 +148,7 @@ class Engine(Protocol):
         self,
         tasks: Sequence[ImageTask],
         progress: StepProgress,
-        cancel: Any,
+        cancel: CancelSignal,
     ) -> list[GeneratedImage]:
         """Produce one image per task, in order.
 
@@ -127,3 +161,62 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the model (called at shutdown)."""
         ...
+
+
+def default_batch_key(job: GenerationJob) -> Hashable:
+    """Everything of a job that a batched denoising loop could share: all but seeds and prompts.
+
+    Conservative: jobs that differ in any of these never share a batch.
+    """
+    return (
+        job.width,
+        job.height,
+        job.steps,
+        job.sampler,  # frozen: name, cfg and every sampler parameter
+        job.init_image is not None,
+        job.mask is not None,
+        job.strength if job.init_image is not None else None,
+        job.tiling,
+        None if job.hires is None else (job.hires.enable, job.hires.oos_fraction),
+        tuple((lora.key or id(lora), lora.target, lora.weight) for lora in job.loras),
+        job.clip_guidance,
+        tuple(sorted(job.extensions.items())),
+    )
+
+
+class Engine:
+    """A base class for engines: implement :meth:`describe` and :meth:`generate`.
+
+    The defaults: the constructor keeps ``config``, ``services`` and ``samplers``
+    (the samplers registered for the kind); ``load``, ``validate`` and ``close`` do
+    nothing; ``batch_key`` is :func:`default_batch_key`. See :class:`EngineProtocol`
+    for which thread calls what.
+    """
+
+    def __init__(self, config: EngineConfig, services: EngineServices) -> None:
+        self.config = config
+        self.services = services
+        self.samplers: Mapping[str, SamplerSpec] = services.samplers
+
+    def describe(self) -> EngineDescription:
+        raise NotImplementedError(f"{type(self).__name__} must implement describe()")
+
+    def load(self, report: LoadProgress) -> None:
+        return None
+
+    def validate(self, job: GenerationJob) -> None:
+        return None
+
+    def batch_key(self, job: GenerationJob) -> Hashable:
+        return default_batch_key(job)
+
+    def generate(
+        self,
+        tasks: Sequence[ImageTask],
+        progress: StepProgress,
+        cancel: CancelSignal,
+    ) -> list[GeneratedImage]:
+        raise NotImplementedError(f"{type(self).__name__} must implement generate()")
+
+    def close(self) -> None:
+        return None

@@ -22,7 +22,7 @@ from sfumato.images import mask_plane, to_rgb
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.job import GenerationJob, HiresSettings, SamplerSettings
 from sfumato.jobs.prompts import split_prompts
-from sfumato.jobs.step_params import DEFAULT_CFG_SCALE, DEFAULT_STRENGTH_WITH_INIT, resolve_step_values
+from sfumato.jobs.step_params import DEFAULT_CFG_SCALE, DEFAULT_STRENGTH_WITH_INIT, StepValues, resolve_step_values
 from sfumato.records import AdjustmentSpec, ExtensionParam, SamplerSpec
 from sfumato.wire_codec.errors import client_text
 
@@ -60,9 +60,9 @@ def build_job(
     split = split_prompts(request.prompt or (), limits=input_limits, adjustments=adjustments, cancel=cancel)
     if split.mask is not None and split.init_image is None:
         raise invalid("prompt: a mask (ARTIFACT_MASK) needs an init image (ARTIFACT_IMAGE) to apply to")
-    if split.init_image is not None and not description.supports_init_image:
+    if split.init_image is not None and not (description.supports_init_image and description.accepts("init_image")):
         raise unimplemented(f"engine {engine_id!r} does not accept init images")
-    if split.mask is not None and not description.supports_mask:
+    if split.mask is not None and not (description.supports_mask and description.accepts("mask")):
         raise unimplemented(f"engine {engine_id!r} does not accept masks")
     if split.loras and not description.supports_lora:
         raise unimplemented(f"engine {engine_id!r} does not accept LoRA artifacts")
@@ -72,6 +72,7 @@ def build_job(
     steps = _steps(image, description, limits)
     sampler_name = _sampler_name(image, description, samplers, engine_id)
     values = resolve_step_values(image.parameters or ())
+    _check_uses(request, image, values, description, engine_id)
     sampler = SamplerSettings(
         name=sampler_name,
         cfg_scale=DEFAULT_CFG_SCALE if values.cfg_scale is None else values.cfg_scale,
@@ -136,6 +137,45 @@ def build_job(
         extensions=_extensions(image, description.extensions, engine_id, test_controls),
         cancel=cancel,
     )
+
+
+def _check_uses(
+    request: Any, image: Any, values: StepValues, description: EngineDescription, engine_id: str
+) -> None:
+    """Refuse a standard parameter the client set and the engine ignores (``EngineDescription.uses``).
+
+    Only what the client sent counts: a default (cfgScale 7.5, a random seed) is never refused.
+    """
+    if description.uses is None:
+        return
+    sent: list[tuple[str, str]] = []  # (parameter, JSON path)
+    negative = next(
+        (i for i, p in enumerate(request.prompt or ()) if p.text is not None and _prompt_weight(p) < 0), None
+    )
+    if negative is not None:
+        sent.append(("negative_prompt", f"prompt[{negative}].parameters.weight"))
+    if values.cfg_scale is not None:
+        sent.append(("cfg_scale", values.path("cfg_scale")))
+    if values.schedule_start is not None:
+        sent.append(("strength", values.path("schedule_start")))
+    if image.seed:
+        sent.append(("seed", "image.seed"))
+    if image.steps is not None:
+        sent.append(("steps", "image.steps"))
+    if image.transform is not None and image.transform.diffusion is not None:
+        sent.append(("sampler", "image.transform.diffusion"))
+    for parameter, path in sent:
+        if not description.accepts(parameter):
+            uses = ", ".join(sorted(description.uses)) or "none"
+            raise unimplemented(
+                f"{path}: engine {engine_id!r} does not use {parameter} and would ignore it; "
+                f"leave it unset (the standard parameters it uses: {uses})"
+            )
+
+
+def _prompt_weight(prompt: Any) -> float:
+    parameters = prompt.parameters
+    return 1.0 if parameters is None or parameters.weight is None else float(parameters.weight)
 
 
 def _request_id(given: str | None, limits: LimitSettings) -> str:
@@ -275,7 +315,8 @@ def _extension_value(param: ExtensionParam, parameter: Any, path: str) -> Any:
     given = {"float": parameter.float_value, "int": parameter.int_value, "str": parameter.str_value}
     set_kinds = [kind for kind, value in given.items() if value is not None]
     if set_kinds != [param.type] and not (param.type == "float" and set_kinds == ["int"]):
-        raise invalid(f"{path}: {param.name!r} takes a {param.type} value (set '{param.type}')")
+        article = "an" if param.type == "int" else "a"
+        raise invalid(f"{path}: {param.name!r} takes {article} {param.type} value (set '{param.type}')")
     value = given[set_kinds[0]]
     if param.type == "float":
         value = float(value)

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 from sfumato.errors import Cancelled
+
+
+@runtime_checkable
+class CancelSignal(Protocol):
+    """What ``Engine.generate`` receives as ``cancel``: test it, or raise once it is set."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+    def raise_if_cancelled(self) -> None: ...
 
 
 class CancelToken:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+import numpy as np
+
 from sfumato.engine_pool import EnginePool, EngineSlot
 from sfumato.errors import Cancelled, Code, RpcError
 from sfumato.images import encode_png
@@ -40,6 +42,10 @@ class _Pending:
         return self.next_index == 0
 
 
+class EngineContractError(Exception):
+    """An engine answered in a way the contract forbids (wrong image count, shape, type)."""
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ or "out of memory" in str(exc).lower()
 
@@ -62,6 +68,8 @@ class Worker(threading.Thread):
             slot.load_status = line
             log.info("engine %s: %s", slot.id, line)
 
+        if slot.load_error is not None:  # refused when the pool was built (a bad default sampler…)
+            return
         started = time.monotonic()
         try:
             report("loading")
@@ -155,8 +163,9 @@ class Worker(threading.Thread):
         started = time.monotonic()
         try:
             images = slot.engine.generate(tasks, progress, token)
-            if len(images) != len(tasks):
-                raise RpcError(Code.INTERNAL, f"engine {slot.id!r} returned {len(images)} images for {len(tasks)} tasks")
+            if not isinstance(images, (list, tuple)) or len(images) != len(tasks):
+                count = f"{len(images)} images" if isinstance(images, (list, tuple)) else f"a {type(images).__name__}"
+                raise EngineContractError(f"generate() returned {count} for {len(tasks)} tasks")
             results = [self._finish_image(task, image) for task, image in zip(tasks, images, strict=True)]
         except Cancelled:
             for state in states:
@@ -168,10 +177,14 @@ class Worker(threading.Thread):
         except RpcError as exc:
             self._fail(states, exc.code, exc.message)
             return
+        except EngineContractError as exc:  # the engine broke the contract: a plugin bug, not the request's fault
+            log.exception("%s broke the engine contract on a batch of %d", slot.culprit, len(tasks))
+            self._fail(states, Code.INTERNAL, f"{slot.culprit} failed: {exc}")
+            return
         except Exception as exc:  # an engine bug fails only this batch
             code = Code.RESOURCE_EXHAUSTED if _is_out_of_memory(exc) else Code.INTERNAL
-            log.exception("engine %s failed on a batch of %d", slot.id, len(tasks))
-            self._fail(states, code, f"engine {slot.id!r} failed: {type(exc).__name__}: {exc}")
+            log.exception("%s failed on a batch of %d", slot.culprit, len(tasks))
+            self._fail(states, code, f"{slot.culprit} failed: {type(exc).__name__}: {exc}")
             gc.collect()
             return
         finally:
@@ -196,10 +209,21 @@ class Worker(threading.Thread):
     @staticmethod
     def _finish_image(task: ImageTask, image: GeneratedImage) -> ImageResult:
         job = task.job
+        if not isinstance(image, GeneratedImage):
+            raise EngineContractError(f"generate() returned a {type(image).__name__}, not a GeneratedImage")
         pixels = image.pixels
-        if pixels.ndim != 3 or pixels.shape[0] != job.height or pixels.shape[1] != job.width:
-            raise RpcError(
-                Code.INTERNAL, f"engine returned an image of shape {pixels.shape}, expected {job.height}×{job.width}"
+        expected = f"{job.height}×{job.width}×3 (or ×4) uint8"
+        if not isinstance(pixels, np.ndarray):
+            raise EngineContractError(f"generate() returned pixels of type {type(pixels).__name__}, expected {expected}")
+        if (
+            pixels.ndim != 3
+            or pixels.shape[0] != job.height
+            or pixels.shape[1] != job.width
+            or pixels.shape[2] not in (3, 4)
+            or pixels.dtype != np.uint8
+        ):
+            raise EngineContractError(
+                f"generate() returned an image of shape {tuple(pixels.shape)} and dtype {pixels.dtype}, expected {expected}"
             )
         if job.composite_mask is not None and job.init_image is not None:
             pixels = composite(job.init_image, pixels, job.composite_mask)
@@ -276,7 +300,15 @@ class Scheduler:
         if not self.accepting:
             raise RpcError(Code.UNAVAILABLE, "the server is shutting down")
         slot.check_available()
-        key = slot.engine.batch_key(state.job)
+        try:
+            key = slot.engine.batch_key(state.job)
+            hash(key)
+        except Exception as exc:  # a plugin bug: this job fails, the engine keeps serving
+            log.exception("%s: batch_key() failed for job %s", slot.culprit, state.job.request_id)
+            self.metrics.errors.labels(slot.id, Code.INTERNAL.name).inc()
+            # Finished rather than raised: a worker taking jobs from the backbone must not stop on it.
+            state.finish(Code.INTERNAL, f"{slot.culprit} failed in batch_key(): {type(exc).__name__}: {exc}")
+            return
         with self.condition:
             if self.queued_for(slot) >= self.queue_limit(slot):
                 self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
