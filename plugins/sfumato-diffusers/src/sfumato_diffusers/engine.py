@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from sfumato.engines import EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
+from sfumato.engines import Engine, EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
 from sfumato.errors import Code, RpcError
+from sfumato.jobs.cancel import CancelSignal
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
 from sfumato.records import SamplerSpec, resolve
 
@@ -63,12 +64,11 @@ def _rgb(image: np.ndarray, width: int, height: int) -> Image.Image:
     return pil
 
 
-class DiffusersEngine:
-    """Implements :class:`sfumato.engines.Engine` for diffusers Stable Diffusion pipelines."""
+class DiffusersEngine(Engine):
+    """The :class:`sfumato.engines.Engine` for diffusers Stable Diffusion pipelines."""
 
     def __init__(self, config: EngineConfig, services: EngineServices) -> None:
-        self.config = config
-        self.services = services
+        super().__init__(config, services)
         try:
             self.options = parse_options(config.options)
             self.source = resolve_source(config.model or "tiny-sd", services.cache_dir)
@@ -208,7 +208,7 @@ class DiffusersEngine:
 
     # -- generation --------------------------------------------------------------------------
 
-    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: Any) -> list[GeneratedImage]:
+    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: CancelSignal) -> list[GeneratedImage]:
         if self.pipe is None:
             raise RpcError(Code.UNAVAILABLE, f"engine {self.config.id!r} is not loaded yet")
         if not tasks:
@@ -268,7 +268,7 @@ class DiffusersEngine:
             and hires.needs_hires(job.width, job.height, self.native_size)
         )
 
-    def _sample(self, run: list[_Item], counter: StepCounter, cancel: Any) -> list[np.ndarray]:
+    def _sample(self, run: list[_Item], counter: StepCounter, cancel: CancelSignal) -> list[np.ndarray]:
         job = run[0].task.job
         if job.init_image is not None:
             init = [_rgb(item.task.job.init_image, job.width, job.height) for item in run]
@@ -293,7 +293,7 @@ class DiffusersEngine:
         self,
         run: list[_Item],
         counter: StepCounter,
-        cancel: Any,
+        cancel: CancelSignal,
         width: int,
         height: int,
         strength: float = 1.0,
