@@ -125,7 +125,8 @@ def load_engine(
         registered = load_plugins(strict=True)
     engine_kind = registered.engine_kinds.get(kind)
     if engine_kind is None:
-        raise LookupError(f"no loaded plugin provides engine kind {kind!r} (loaded: {', '.join(sorted(registered.engine_kinds)) or 'none'})")
+        loaded = ", ".join(sorted(registered.engine_kinds)) or "none"
+        raise LookupError(f"no loaded plugin provides engine kind {kind!r} (loaded: {loaded})")
     if config is None:
         config = EngineConfig(id=engine_id or kind, kind=kind, model=model, options=dict(options or {}))
     samplers = dict(registered.samplers_for(kind))
@@ -204,12 +205,13 @@ def request_body(*, extension_params: Sequence[ExtensionParam] = (), **keywords:
     for key, wire_name in (("cfg_scale", "cfgScale"), ("eta", "eta"), ("noise_type", "noiseType")):
         if get(key) is not None:
             sampler[wire_name] = get(key)
-    churn = {wire_name: get(key) for key, wire_name in (("churn", "churn"), ("churn_tmin", "churnTmin"), ("churn_tmax", "churnTmax")) if get(key) is not None}
-    if churn:
-        sampler["churn"] = churn
-    sigma = {wire_name: get(key) for key, wire_name in (("sigma_min", "sigmaMin"), ("sigma_max", "sigmaMax"), ("karras_rho", "karrasRho")) if get(key) is not None}
-    if sigma:
-        sampler["sigma"] = sigma
+    for group, names in (
+        ("churn", (("churn", "churn"), ("churn_tmin", "churnTmin"), ("churn_tmax", "churnTmax"))),
+        ("sigma", (("sigma_min", "sigmaMin"), ("sigma_max", "sigmaMax"), ("karras_rho", "karrasRho"))),
+    ):
+        values = {wire_name: get(key) for key, wire_name in names if get(key) is not None}
+        if values:
+            sampler[group] = values
     step: dict[str, Any] = {}
     if sampler:
         step["sampler"] = sampler
@@ -221,7 +223,8 @@ def request_body(*, extension_params: Sequence[ExtensionParam] = (), **keywords:
         image["tiling"] = True
     if get("extensions"):
         declared = {param.name: param for param in extension_params}
-        image["extension"] = {"parameters": [_extension(name, value, declared) for name, value in get("extensions").items()]}
+        parameters = [_extension(name, value, declared) for name, value in get("extensions").items()]
+        image["extension"] = {"parameters": parameters}
     body: dict[str, Any] = {"prompt": prompts, "image": image}
     if get("request_id") is not None:
         body["requestId"] = get("request_id")
