@@ -19,18 +19,20 @@ def _server_default() -> str:
     return os.environ.get("SFUMATO_SERVER", DEFAULT_SERVER)
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace, *, every_sampler: bool = False):  # type: ignore[no-untyped-def]
     from sfumato.config import load_settings
 
     settings = load_settings(args.config)
-    return settings, _load_plugins(args, settings)
+    return settings, _load_plugins(args, settings, every_sampler=every_sampler)
 
 
-def _load_plugins(args: argparse.Namespace, settings: Any):  # type: ignore[no-untyped-def]
+def _load_plugins(args: argparse.Namespace, settings: Any, *, every_sampler: bool = False):  # type: ignore[no-untyped-def]
     from sfumato.plugins import load_plugins
 
     only = args.only_plugins.split(",") if getattr(args, "only_plugins", None) else None
-    return load_plugins(strict=args.strict, only=only)
+    # Checking a sampler imports its factory (torch for diffusers): a server checks the kinds it runs.
+    kinds = None if every_sampler else {entry.kind for entry in settings.engines if entry.enabled}
+    return load_plugins(strict=args.strict, only=only, sampler_kinds=kinds)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -62,8 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         plugins = _load_plugins(args, settings)
         configure_logging(settings.server.log_level)
-        for failure in plugins.failures:
-            print(f"warning: plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
+        # Plugin failures were logged once each, on one line, while loading.
         app = create_app(settings, plugins)
         # Again: building the app let Litestar replace the root logger's handlers.
         configure_logging(settings.server.log_level)
@@ -190,17 +191,24 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             return answer
         report = answer["plugins"]
     else:
-        _, plugins = _load(args)
+        _, plugins = _load(args, every_sampler=True)
         report = [info.as_dict() for info in plugins.infos]
     for info in report:
         version = f" {info['version']}" if info.get("version") else ""
         print(f"{info['name']} ({info.get('distribution') or 'local'}{version})")
         for what in ("engines", "samplers", "adjustments"):
-            if info.get(what):
+            if what == "samplers" and info.get("samplers_by_kind"):
+                for kind, names in info["samplers_by_kind"].items():
+                    print(f"    samplers for {kind}: {', '.join(names)}")
+            elif info.get(what):
                 print(f"    {what}: {', '.join(info[what])}")
         if info.get("error"):
             print(f"    FAILED: {info['error']}")
-    return 1 if any(info.get("error") for info in report) else 0
+        for problem in info.get("problems") or ():
+            print(f"    FAILED: {problem}")
+        for warning in info.get("warnings") or ():
+            print(f"    warning: {warning}")
+    return 1 if any(info.get("error") or info.get("problems") for info in report) else 0
 
 
 def _request_body(args: argparse.Namespace) -> dict[str, Any]:

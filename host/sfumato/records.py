@@ -8,6 +8,7 @@ when the host actually needs it.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,16 +28,62 @@ def resolve(target: str | Callable[..., Any]) -> Any:
 
 
 @dataclass(frozen=True)
+class SamplerContract:
+    """What an engine kind's sampler factories are: how the engine calls them, what they return.
+
+    Declared once by the engine kind, so every plugin adding samplers to that kind
+    follows the same convention. ``signature`` documents the call (shown to plugin
+    authors and in error messages); ``arguments`` are the positional arguments the
+    engine passes, and the host refuses a factory that cannot be called with that many;
+    ``check(factory)`` may look further and raise ``TypeError``/``ValueError`` with a
+    message saying what is wrong. The host runs :meth:`verify` on every resolved
+    factory before any engine of the kind sees it.
+    """
+
+    signature: str
+    arguments: tuple[str, ...] | None = None  # None: any call signature
+    check: Callable[[Callable[..., Any]], None] | None = None
+
+    def verify(self, factory: Any) -> None:
+        if not callable(factory):
+            raise TypeError(f"factory is a {type(factory).__name__}, not a callable {self.signature}")
+        if self.arguments is not None:
+            try:
+                parameters = inspect.signature(factory)
+            except (TypeError, ValueError):  # some builtins have no signature: nothing more to check
+                parameters = None
+            if parameters is not None:
+                try:
+                    parameters.bind(*self.arguments)
+                except TypeError as exc:
+                    raise TypeError(
+                        f"factory {getattr(factory, '__qualname__', factory)!r} cannot be called as "
+                        f"{self.signature}: {exc}"
+                    ) from None
+        if self.check is not None:
+            self.check(factory)
+
+
+# A kind that declares no contract still gets importable, callable factories.
+ANY_CALLABLE = SamplerContract(signature="factory(...)")
+
+
+@dataclass(frozen=True)
 class EngineKind:
     """A kind of engine (a generation backend) that config entries can instantiate.
 
     ``factory`` is called as ``factory(config: EngineConfig, services: EngineServices)``
     and must return an object implementing :class:`sfumato.engines.Engine`.
+    ``sampler_contract`` says what the ``factory`` of a :class:`SamplerSpec` for this
+    kind must be. ``owner`` is reported in ListEngines; unset, the host fills in the
+    plugin's distribution name.
     """
 
     name: str
     factory: str | Callable[..., Any]
     description: str = ""
+    sampler_contract: SamplerContract = ANY_CALLABLE
+    owner: str | None = None
 
 
 ExtensionType = Literal["float", "int", "str"]
@@ -72,8 +119,10 @@ class SamplerSpec:
     ``name`` is what clients send in ``image.transform.diffusion``: one of the API's
     ``DiffusionSampler`` names, or a new name for samplers the enum lacks. ``number``
     is the enum value clients may send instead of the name (``None``: names only).
-    ``factory`` is opaque to the host: the engine kind decides what it is (for the
-    diffusers engine, a callable building a scheduler). The ``supports_*`` flags are
+    ``factory`` is a callable (or a lazy ``"module:attribute"`` reference to one)
+    following the target kind's :class:`SamplerContract`; the host resolves and checks
+    it once plugins are loaded, and engines receive only samplers whose factory passed,
+    already resolved. The ``supports_*`` flags are
     reported in ListEngines and must be true exactly when changing that parameter
     changes the image.
     """

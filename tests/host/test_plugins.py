@@ -71,12 +71,15 @@ def test_strict_mode_makes_any_failure_fatal():
         load_plugins(use_entry_points=False, strict=True, extra=[("bad", plugin_module("bad", register_engines=explode))])
 
 
-def test_duplicate_engine_kind_is_a_failure_of_the_second_plugin():
+def test_duplicate_engine_kind_is_refused_for_the_later_plugin_only():
     first = plugin_module("first", register_engines=engines_hook("same"))
-    second = plugin_module("second", register_engines=engines_hook("same"))
+    second = plugin_module("second", register_engines=engines_hook("same", "own"))
     plugins = load_plugins(use_entry_points=False, extra=[("first", first), ("second", second)])
-    assert plugins.engine_kinds["same"].factory == "nowhere:Nothing"
-    assert "already registered" in {i.name: i for i in plugins.infos}["second"].error
+    infos = {i.name: i for i in plugins.infos}
+    assert infos["first"].engines == ["same"] and infos["second"].engines == ["own"]
+    assert infos["second"].error is None
+    (problem,) = infos["second"].problems
+    assert "engine kind 'same' refused: already registered by plugin 'first'" in problem
 
 
 def test_wrong_record_type_is_reported():
@@ -95,16 +98,20 @@ def test_hook_with_a_misspelled_argument_is_rejected():
     assert plugins.failures and "registr" in plugins.failures[0].error
 
 
+def shade(image, rng, settings):
+    return image
+
+
 def test_third_party_samplers_and_adjustments_are_collected():
     def register_samplers(register):
-        register(SamplerSpec(name="SAMPLER_FANCY", number=1001, engine_kind="test-pattern", factory="x:y"))
+        register(SamplerSpec(name="SAMPLER_FANCY", number=1001, engine_kind="test-pattern", factory=f"{__name__}:shade"))
 
     def register_adjustments(register):
         register(AdjustmentSpec(name="sepia", params=SepiaParams, apply=lambda pixels, params: pixels))
 
     extra = plugin_module("extra", register_samplers=register_samplers, register_adjustments=register_adjustments)
     plugins = load_plugins(strict=True, only=["test_pattern", "adjustments"], extra=[("extra", extra)])
-    assert "SAMPLER_FANCY" in plugins.samplers_for("test-pattern")
+    assert plugins.samplers_for("test-pattern")["SAMPLER_FANCY"].factory is shade
     assert plugins.sampler_numbers()[1001] == "SAMPLER_FANCY"
     assert plugins.adjustments["sepia"].params is SepiaParams
 
@@ -126,4 +133,5 @@ def test_sampler_number_clash_is_reported():
     plugins = load_plugins(use_entry_points=False, extra=[("a", plugin_module("a", register_samplers=first)),
                                                           ("b", plugin_module("b", register_samplers=second))])
     assert plugins.sampler_numbers() == {1500: "SAMPLER_ONE"}
-    assert "already used by 'SAMPLER_ONE'" in plugins.failures[0].error
+    (problem,) = {i.name: i for i in plugins.infos}["b"].problems
+    assert "number 1500, held by 'SAMPLER_ONE'" in problem and "plugin 'a'" in problem

@@ -37,7 +37,7 @@ def list_engines(services: Services) -> wire.Engines:
         infos.append(
             wire.EngineInfo(
                 id=slot.id,
-                owner="sfumato",
+                owner=slot.kind.owner or "sfumato",
                 ready=slot.ready,
                 type=wire.EngineType.PICTURE,
                 name=slot.config.name or slot.id,

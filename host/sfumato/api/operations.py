@@ -45,7 +45,8 @@ def plugin_report(services: Services) -> dict[str, Any]:
         })
     report: dict[str, Any] = {
         "plugins": [info.as_dict() for info in plugins.infos],
-        "failures": [{"name": info.name, "error": info.error} for info in plugins.failures],
+        # One entry per failure: a plugin that did not load, or one record of it that was refused.
+        "failures": plugins.failure_lines(),
         "engines": engines,
         "skipped_engines": [{"id": engine_id, "reason": reason} for engine_id, reason in services.pool.skipped],
     }

@@ -56,6 +56,7 @@ class EngineRecord(msgspec.Struct, frozen=True):
     limits: EngineLimits
     capabilities: EngineDescription
     samplers: list[SamplerRecord]
+    kind_owner: str = ""  # ListEngines' owner; empty from workers older than the field
 
     def config(self) -> EngineConfig:
         return EngineConfig(
@@ -90,6 +91,7 @@ def engine_record(slot: Any) -> EngineRecord:
         id=slot.id,
         kind=slot.config.kind,
         kind_description=slot.kind.description,
+        kind_owner=slot.kind.owner or "",
         name=slot.config.name or slot.id,
         description=slot.config.description,
         visible=slot.config.visible,
@@ -143,7 +145,8 @@ class RemoteSlot:
 
     @property
     def kind(self) -> EngineKind:
-        return EngineKind(name=self.record.kind, factory="", description=self.record.kind_description)
+        return EngineKind(name=self.record.kind, factory="", description=self.record.kind_description,
+                          owner=self.record.kind_owner or None)
 
     @property
     def samplers(self) -> dict[str, SamplerSpec]:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
 
 from sfumato.engines import EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
 from sfumato.errors import Code, RpcError
-from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
-from sfumato.records import ExtensionParam
+from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask, SamplerSettings
+from sfumato.records import ExtensionParam, resolve
 
 EXTENSIONS = (
     ExtensionParam("pattern", "str", "Shape of the pattern.", default="waves", choices=("waves", "rings", "checker")),
@@ -98,7 +98,11 @@ class TestPatternEngine:
                 time.sleep(delay)
             progress(step + 1, steps)
         cancel.raise_if_cancelled()
-        return [GeneratedImage(render(task)) for task in tasks]
+        return [GeneratedImage(render(task, self._shade(task.job))) for task in tasks]
+
+    def _shade(self, job: GenerationJob) -> Callable[..., np.ndarray] | None:
+        spec = self.samplers.get(job.sampler.name)
+        return resolve(spec.factory) if spec is not None else None
 
 
 def _prompt_digest(job: GenerationJob) -> bytes:
@@ -107,8 +111,28 @@ def _prompt_digest(job: GenerationJob) -> bytes:
     return hashlib.sha256(f"{text}\x1d{negative}".encode()).digest()
 
 
-def render(task: ImageTask) -> np.ndarray:
-    """The pattern for one task: H×W×3 uint8, a pure function of the task."""
+# The built-in samplers' factories (the kind's sampler contract is in test_pattern.py).
+def smooth(image: np.ndarray, rng: np.random.Generator, settings: SamplerSettings) -> np.ndarray:
+    return image
+
+
+def grain(image: np.ndarray, rng: np.random.Generator, settings: SamplerSettings) -> np.ndarray:
+    eta = 1.0 if settings.eta is None else settings.eta
+    return image + rng.normal(0.0, 0.08 * eta, size=image.shape)
+
+
+def posterize(image: np.ndarray, rng: np.random.Generator, settings: SamplerSettings) -> np.ndarray:
+    return np.floor(np.clip(image, 0, 1) * 7.999) / 7.0
+
+
+BUILTIN_SHADES = {"SAMPLER_K_EULER": smooth, "SAMPLER_K_EULER_ANCESTRAL": grain, "SAMPLER_DDIM": posterize}
+
+
+def render(task: ImageTask, shade: Callable[..., np.ndarray] | None = None) -> np.ndarray:
+    """The pattern for one task: H×W×3 uint8, a pure function of the task.
+
+    ``shade`` is the chosen sampler's factory; unset, the built-in one of that name.
+    """
     job = task.job
     digest = _prompt_digest(job)
     rng = np.random.default_rng([task.seed, int.from_bytes(digest[:8], "little")])
@@ -136,11 +160,7 @@ def render(task: ImageTask) -> np.ndarray:
     contrast = 0.25 + 0.5 * min(job.sampler.cfg_scale, 20.0) / 20.0
     image = np.stack(channels, axis=-1) * contrast + 0.5 * (0.5 + tint)
 
-    if job.sampler.name == "SAMPLER_K_EULER_ANCESTRAL":
-        eta = 1.0 if job.sampler.eta is None else job.sampler.eta
-        image = image + rng.normal(0.0, 0.08 * eta, size=image.shape)
-    elif job.sampler.name == "SAMPLER_DDIM":
-        image = np.floor(np.clip(image, 0, 1) * 7.999) / 7.0
+    image = (shade or BUILTIN_SHADES.get(job.sampler.name, smooth))(image, rng, job.sampler)
     pattern = np.clip(image, 0.0, 1.0) * 255.0
 
     if job.init_image is not None:

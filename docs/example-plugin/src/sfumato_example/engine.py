@@ -19,7 +19,7 @@ import numpy as np
 from sfumato.engines import EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
 from sfumato.errors import unimplemented
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
-from sfumato.records import ExtensionParam, resolve
+from sfumato.records import ExtensionParam
 
 ANGLE = ExtensionParam(
     name="angle",
@@ -78,8 +78,9 @@ class GradientEngine:
         )
 
     def load(self, report: LoadProgress) -> None:
-        # A real engine loads weights here; resolving the samplers' factories is our equivalent.
-        self.easings = {name: resolve(spec.factory) for name, spec in self.samplers.items()}
+        # A real engine loads weights here. The host has already resolved each sampler's factory
+        # and checked it against the kind's sampler contract (plugin.py): a broken one never gets here.
+        self.easings = {name: spec.factory for name, spec in self.samplers.items()}
         report(f"{len(self.easings)} samplers ready")
 
     def validate(self, job: GenerationJob) -> None:

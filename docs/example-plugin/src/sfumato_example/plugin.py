@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sfumato import hookimpl
-from sfumato.records import AdjustmentSpec, EngineKind, SamplerSpec
+from sfumato.records import AdjustmentSpec, EngineKind, SamplerContract, SamplerSpec
 
 from sfumato_example.sepia_params import SepiaParams, validate_sepia
 
 ENGINE_KIND = "gradient"
+
+# What a sampler of the gradient kind is, for this plugin and any other adding samplers to it.
+SAMPLER_CONTRACT = SamplerContract(
+    signature="easing(t: numpy.ndarray of floats in 0..1) -> numpy.ndarray of the same shape, 0..1",
+    arguments=("t",),
+)
 
 
 @hookimpl
@@ -25,13 +31,15 @@ def register_engines(register: Callable[[EngineKind], None]) -> None:
             name=ENGINE_KIND,
             factory="sfumato_example.engine:GradientEngine",
             description="A seeded two-colour gradient (example plugin; no model, no GPU).",
+            sampler_contract=SAMPLER_CONTRACT,
         )
     )
 
 
 @hookimpl
 def register_samplers(register: Callable[[SamplerSpec], None]) -> None:
-    # ``factory`` is opaque to the host: for this engine kind it names an easing curve.
+    # For this engine kind a factory is an easing curve (SAMPLER_CONTRACT); the host resolves
+    # and checks each one, one at a time, once plugins are loaded.
     register(
         SamplerSpec(
             name="SAMPLER_GRADIENT_SMOOTH",

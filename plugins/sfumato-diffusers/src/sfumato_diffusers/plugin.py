@@ -7,6 +7,7 @@ from collections.abc import Callable
 from sfumato.hookspecs import hookimpl
 from sfumato.records import EngineKind
 
+from sfumato_diffusers.samplers import SAMPLER_CONTRACT
 from sfumato_diffusers.samplers.catalog import SAMPLERS
 
 ENGINE_KIND = "diffusers"
@@ -19,6 +20,7 @@ def register_engines(register: Callable[..., None]) -> None:
             name=ENGINE_KIND,
             factory="sfumato_diffusers.engine:DiffusersEngine",
             description="Stable Diffusion 1.x/2.x/XL through Hugging Face diffusers",
+            sampler_contract=SAMPLER_CONTRACT,
         )
     )
 
