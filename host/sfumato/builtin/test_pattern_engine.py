@@ -13,12 +13,12 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
 
 import numpy as np
 
-from sfumato.engines import EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
+from sfumato.engines import Engine, EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
 from sfumato.errors import Code, RpcError
+from sfumato.jobs.cancel import CancelSignal
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask, SamplerSettings
 from sfumato.records import ExtensionParam, resolve
 
@@ -38,12 +38,11 @@ class SimulatedOutOfMemoryError(RuntimeError):
     """Stands in for a device running out of memory."""
 
 
-class TestPatternEngine:
+class TestPatternEngine(Engine):
     __test__ = False  # not a pytest test class, despite the name
 
     def __init__(self, config: EngineConfig, services: EngineServices) -> None:
-        self.config = config
-        self.samplers = services.samplers
+        super().__init__(config, services)
         self.native = int(config.options.get("native_size", 512))
         unknown = set(config.options) - {"native_size"}
         if unknown:
@@ -68,16 +67,10 @@ class TestPatternEngine:
     def load(self, report: LoadProgress) -> None:
         report("nothing to load")
 
-    def validate(self, job: GenerationJob) -> None:
-        return None
-
     def batch_key(self, job: GenerationJob) -> Hashable:
         return (job.width, job.height, job.steps, job.sampler, job.tiling, job.extensions.get("step_delay_ms", 0))
 
-    def close(self) -> None:
-        return None
-
-    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: Any) -> list[GeneratedImage]:
+    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: CancelSignal) -> list[GeneratedImage]:
         steps = tasks[0].job.steps
         delay = max(int(task.job.extensions.get("step_delay_ms", 0)) for task in tasks) / 1000.0
         for step in range(steps):

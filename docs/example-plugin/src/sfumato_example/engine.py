@@ -12,12 +12,12 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
 
 import numpy as np
 
-from sfumato.engines import EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
+from sfumato.engines import Engine, EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
 from sfumato.errors import unimplemented
+from sfumato.jobs.cancel import CancelSignal
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
 from sfumato.records import ExtensionParam
 
@@ -43,17 +43,20 @@ def smoothstep(t: np.ndarray) -> np.ndarray:
     return t * t * (3.0 - 2.0 * t)
 
 
-class GradientEngine:
-    """Built by the host as ``GradientEngine(config, services)`` for each ``kind = "gradient"`` entry."""
+class GradientEngine(Engine):
+    """Built by the host as ``GradientEngine(config, services)`` for each ``kind = "gradient"`` entry.
+
+    The base class keeps ``self.config``, ``self.services`` and ``self.samplers``; only
+    ``describe`` and ``generate`` are required, the rest is overridden to show it.
+    """
 
     def __init__(self, config: EngineConfig, services: EngineServices) -> None:
         unknown = sorted(set(config.options) - set(OPTIONS))
         if unknown:
             # Raised here, the message reaches the operator at startup (sfumato serve exits with it).
             raise ValueError(f"unknown options {', '.join(unknown)}; accepted: {', '.join(OPTIONS)}")
+        super().__init__(config, services)
         options = {**OPTIONS, **config.options}
-        self.config = config
-        self.samplers = services.samplers
         self.native_size = int(options["native_size"])
         self.step_delay = float(options["step_delay_ms"]) / 1000.0
         self.easings: dict[str, Easing] = {}
@@ -93,7 +96,7 @@ class GradientEngine:
         # Everything the batch's shared step loop depends on; the rest (seed, prompt, angle) is per task.
         return (job.width, job.height, job.steps)
 
-    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: Any) -> list[GeneratedImage]:
+    def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: CancelSignal) -> list[GeneratedImage]:
         steps = tasks[0].job.steps
         targets = [
             render_target(task, self.easings[task.job.sampler.name], grain=self.samplers[task.job.sampler.name].supports_eta)
