@@ -19,6 +19,10 @@ from tests.conftest import decode_png
 pytestmark = pytest.mark.torch
 
 TINY_CONFIG = """
+[quotas]
+# These tests poll a loading server from one address for as long as loading takes.
+requests_per_minute = 0
+
 [jobs]
 batch_window_ms = 30
 
