@@ -49,7 +49,7 @@ class MinimalEngine(Engine):
 
 
 class FaultyEngine(MinimalEngine):
-    """Breaks the contract the way ``options.fault`` says: batch_key, count or shape."""
+    """Breaks the contract the way ``options.fault`` says: validate, batch_key, count or shape."""
 
     def __init__(self, config: EngineConfig, services: EngineServices) -> None:
         super().__init__(config, services)
@@ -59,6 +59,10 @@ class FaultyEngine(MinimalEngine):
         return EngineDescription(
             native_width=32, native_height=32, default_steps=2, default_sampler=SAMPLER, samplers=tuple(self.samplers)
         )
+
+    def validate(self, job: GenerationJob) -> None:
+        if self.fault == "validate":
+            raise KeyError("a bug in the admission check")
 
     def batch_key(self, job: GenerationJob) -> Hashable:
         if self.fault == "batch_key":

@@ -49,6 +49,11 @@ kind = "contract-faulty"
 options = { fault = "batch_key" }
 
 [[engines]]
+id = "bad-validate"
+kind = "contract-faulty"
+options = { fault = "validate" }
+
+[[engines]]
 id = "bad-count"
 kind = "contract-faulty"
 options = { fault = "count" }
@@ -119,6 +124,7 @@ def test_a_wrong_default_sampler_fails_the_engine_naming_the_config_key(server):
 @pytest.mark.parametrize(
     ("engine", "detail"),
     [
+        ("bad-validate", "validate(): KeyError: 'a bug in the admission check'"),
         ("bad-key", "batch_key(): RuntimeError: the key went missing"),
         ("bad-count", "generate() returned 2 images for 1 tasks"),
         ("bad-shape", "generate() returned an image of shape (32, 24, 3)"),

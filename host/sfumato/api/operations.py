@@ -38,6 +38,8 @@ def plugin_report(services: Services) -> dict[str, Any]:
             "default_steps": description.default_steps,
             "native_width": description.native_width,
             "native_height": description.native_height,
+            # The standard parameters it honours (null: all); sending another is a 501.
+            "uses": None if description.uses is None else sorted(description.uses),
             # Test-only parameters are refused unless enabled, so they are not advertised either.
             "extensions": [
                 _extension(param) for param in description.extensions if test_controls or not param.test_control

@@ -112,6 +112,12 @@ class Services:
             raise RpcError(
                 Code.INVALID_ARGUMENT, f"engine {slot.id!r} cannot run this request: {type(exc).__name__}: {exc}"
             ) from exc
+        except RpcError:
+            raise
+        except Exception as exc:  # a bug in the plugin: name it, keep the traceback in the log
+            culprit = getattr(slot, "culprit", f"engine {slot.id!r}")
+            log.exception("%s: validate() failed", culprit)
+            raise RpcError(Code.INTERNAL, f"{culprit} failed in validate(): {type(exc).__name__}: {exc}") from exc
         return JobState(job, loop, received_ms)
 
     async def accept(
