@@ -30,7 +30,7 @@ def test_plain_errors_from_validate_are_invalid_argument(tmp_path, monkeypatch, 
     assert "engine 'tp'" in body["message"] and str(error) in body["message"]
 
 
-def test_other_errors_from_validate_stay_internal(tmp_path, monkeypatch):
+def test_other_errors_from_validate_are_internal_naming_the_engine(tmp_path, monkeypatch):
     def validate(self, job):
         raise RuntimeError("a bug in the engine")
 
@@ -40,4 +40,8 @@ def test_other_errors_from_validate_stay_internal(tmp_path, monkeypatch):
     app = create_app(load_settings(config, environ={}), load_plugins(only=["test_pattern"]))
     with TestClient(app) as client:
         response = client.post("/grpcgateway/generate", json=REQUEST)
-    assert response.status_code == 500 and "a bug" not in response.json()["message"]
+    body = response.json()
+    assert response.status_code == 500 and body["code"] == 13
+    # A plugin bug, not the client's: it names the engine and where its code comes from.
+    assert "engine 'tp' (kind 'test-pattern'; plugin 'test_pattern', distribution sfumato" in body["message"]
+    assert "validate(): RuntimeError: a bug in the engine" in body["message"]
