@@ -323,7 +323,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sfumato import PLUGIN_API_VERSION, __version__
+
     parser = argparse.ArgumentParser(prog="sfumato", description="Self-hosted image generation server.")
+    parser.add_argument("--version", action="version", version=f"sfumato {__version__} (plugin API {PLUGIN_API_VERSION})")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def local_options(p: argparse.ArgumentParser) -> None:

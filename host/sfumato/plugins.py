@@ -11,6 +11,11 @@ Plugins load in precedence order, which decides name clashes: first-party
 distributions (those shipped with sfumato, :data:`FIRST_PARTY`) first, then the
 others by distribution name, then plugins without a distribution; within one
 distribution, by entry-point name. The first to register a name keeps it.
+
+A plugin's entry-point module may declare the plugin API versions it supports,
+``SFUMATO_PLUGIN_API = ">=1.0,<2"`` (a PEP 440 specifier); a plugin whose range
+excludes this host's :data:`sfumato.PLUGIN_API_VERSION` is refused as a whole. A plugin
+that declares nothing is accepted (declaring becomes required with plugin API 2.0).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 import pluggy
 
-from sfumato import hookspecs
+from sfumato import PLUGIN_API_VERSION, __version__, hookspecs
 from sfumato.records import AdjustmentSpec, EngineKind, SamplerSpec, resolve
 
 log = logging.getLogger("sfumato.plugins")
@@ -40,6 +45,9 @@ ENTRY_POINT_GROUP = "sfumato"
 FIRST_PARTY = frozenset({"sfumato", "sfumato-diffusers", "sfumato-samplers-extra"})
 
 HOOKS = ("register_engines", "register_samplers", "register_adjustments")
+
+# The module attribute a plugin declares its supported plugin API range with.
+API_ATTRIBUTE = "SFUMATO_PLUGIN_API"
 
 
 class PluginLoadError(Exception):
@@ -56,6 +64,8 @@ class PluginInfo:
     distribution: str = ""
     version: str = ""
     module: str = ""
+    # The plugin API range the plugin declared (SFUMATO_PLUGIN_API), "" if none.
+    plugin_api: str = ""
     engines: list[str] = field(default_factory=list)
     samplers: list[str] = field(default_factory=list)
     # engine kind → names of the samplers this plugin added to it
@@ -89,6 +99,7 @@ class PluginInfo:
             "distribution": self.distribution,
             "version": self.version,
             "module": self.module,
+            "plugin_api": self.plugin_api,
             "engines": self.engines,
             "samplers": self.samplers,
             "samplers_by_kind": self.samplers_by_kind,
@@ -348,6 +359,40 @@ class _Registrar:
             log.error("%s: %s", info.label, problem)
 
 
+class IncompatiblePluginAPI(Exception):
+    """A plugin declared a plugin API range that excludes this host's."""
+
+
+def check_plugin_api(plugin: object, info: PluginInfo) -> None:
+    """Read the plugin's declared API range into ``info``; raise if it excludes this host's."""
+    wanted = getattr(plugin, API_ATTRIBUTE, None)
+    if wanted is None:
+        return  # undeclared: accepted until plugin API 2.0
+    where = f"{API_ATTRIBUTE} in {getattr(plugin, '__name__', info.module)}"
+    if not isinstance(wanted, str):
+        raise IncompatiblePluginAPI(f"{where} must be a version specifier string such as '>=1.0,<2', "
+                                    f"not {type(wanted).__name__}")
+    info.plugin_api = wanted
+    try:
+        # Imported here: only plugins that declare a range need it.
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    except ImportError:  # pragma: no cover - packaging comes with pip-installed environments
+        log.warning("%s: cannot check its plugin API range %r: the 'packaging' library is not installed",
+                    info.label, wanted)
+        return
+    try:
+        specifier = SpecifierSet(wanted)
+    except InvalidSpecifier:
+        raise IncompatiblePluginAPI(f"{where} = {wanted!r} is not a version specifier (expected e.g. '>=1.0,<2')") from None
+    if not specifier.contains(PLUGIN_API_VERSION, prereleases=True):
+        dist = info.distribution or "the plugin"
+        raise IncompatiblePluginAPI(
+            f"incompatible plugin API: it wants plugin API {wanted} ({where}), but the installed "
+            f"sfumato {__version__} provides plugin API {PLUGIN_API_VERSION}; install a release of {dist} "
+            f"that supports plugin API {PLUGIN_API_VERSION}, or a sfumato whose plugin API is in {wanted}"
+        )
+
+
 def _register_one(plugins: Plugins, plugin: object, info: PluginInfo) -> None:
     manager = plugins.manager
     try:
@@ -386,6 +431,8 @@ class _Located(Exception):
 
 
 def _failure_text(exc: BaseException, fallback: str = "") -> str:
+    if isinstance(exc, IncompatiblePluginAPI):
+        return str(exc)  # about the declaration, not a line of code
     if isinstance(exc, _Located):
         return f"{type(exc.error).__name__}: {' '.join(str(exc.error).split())}" + (f" (at {exc.where})" if exc.where else "")
     return _error_text(exc, fallback)
@@ -434,7 +481,9 @@ def load_plugins(
     for info, load in candidates:
         plugins.infos.append(info)
         try:
-            _register_one(plugins, load(), info)
+            plugin = load()
+            check_plugin_api(plugin, info)
+            _register_one(plugins, plugin, info)
         except Exception as exc:  # a broken plugin must not stop the others
             info.error = _failure_text(exc)
             log.error("%s failed to load: %s", info.label, info.error)

@@ -62,3 +62,10 @@ def test_generate_with_init_image_and_mask(server, tmp_path):
     assert np.array_equal(np.asarray(Image.open(output)), init)  # an all-black mask keeps the init image
     missing = run_cli("generate", "x", "--server", server.url, "--init-image", str(tmp_path / "nope.png"), check=False)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_version_names_the_plugin_api():
+    import sfumato
+
+    result = run_cli("--version")
+    assert result.stdout.strip() == f"sfumato {sfumato.__version__} (plugin API {sfumato.PLUGIN_API_VERSION})"

@@ -18,6 +18,9 @@ import numpy as np
 from sfumato.hookspecs import hookimpl
 from sfumato.records import AdjustmentSpec
 
+# The sfumato plugin API versions this plugin is written for (docs/plugins.md).
+SFUMATO_PLUGIN_API = ">=1.0,<2"
+
 DIRECTION_CODES = {"DIRECTION_NONE": 0, "DIRECTION_UP": 1, "DIRECTION_DOWN": 2}
 CHANNEL_CODES = {
     "CHANNEL_R": 0,

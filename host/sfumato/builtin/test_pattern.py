@@ -8,6 +8,10 @@ from sfumato.hookspecs import hookimpl
 from sfumato.records import EngineKind, SamplerContract, SamplerSpec
 
 KIND = "test-pattern"
+
+# The sfumato plugin API versions this plugin is written for (docs/plugins.md).
+SFUMATO_PLUGIN_API = ">=1.0,<2"
+
 _ENGINE = "sfumato.builtin.test_pattern_engine"
 
 # A sampler of this kind finishes the pattern: called once per image before clipping.

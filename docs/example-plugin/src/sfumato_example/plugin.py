@@ -15,6 +15,9 @@ from sfumato.records import AdjustmentSpec, EngineKind, SamplerContract, Sampler
 
 from sfumato_example.sepia_params import SepiaParams, validate_sepia
 
+# The sfumato plugin API versions this plugin is written for (docs/plugins.md).
+SFUMATO_PLUGIN_API = ">=1.0,<2"
+
 ENGINE_KIND = "gradient"
 
 # What a sampler of the gradient kind is, for this plugin and any other adding samplers to it.

@@ -10,6 +10,9 @@ from sfumato.records import EngineKind
 from sfumato_diffusers.samplers import SAMPLER_CONTRACT
 from sfumato_diffusers.samplers.catalog import SAMPLERS
 
+# The sfumato plugin API versions this plugin is written for (docs/plugins.md).
+SFUMATO_PLUGIN_API = ">=1.0,<2"
+
 ENGINE_KIND = "diffusers"
 
 

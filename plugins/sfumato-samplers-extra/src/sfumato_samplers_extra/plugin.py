@@ -7,6 +7,9 @@ from collections.abc import Callable
 from sfumato.hookspecs import hookimpl
 from sfumato.records import SamplerSpec
 
+# The sfumato plugin API versions this plugin is written for (docs/plugins.md).
+SFUMATO_PLUGIN_API = ">=1.0,<2"
+
 _BUILD = "sfumato_samplers_extra.schedulers"
 
 SAMPLERS = (
