@@ -9,9 +9,12 @@ at the margin.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
 import re
 import sys
+import warnings
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Longest string argument shown whole; longer ones are clipped with a marker.
@@ -99,3 +102,57 @@ def configure_logging(level: str) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+
+
+class _AsDebug(logging.Handler):
+    """Hands a library's records to the root logger's handlers, those below ERROR as DEBUG records."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        root = logging.getLogger()
+        if record.levelno < logging.ERROR:
+            if not root.isEnabledFor(logging.DEBUG):
+                return
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        root.handle(record)
+
+
+_AS_DEBUG = _AsDebug()
+# Folders of the libraries whose warnings are debug records (see quiet_libraries).
+_quiet_folders: set[str] = set()
+_show_warning = warnings.showwarning
+
+
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: object = None, line: str | None = None) -> None:
+    if file is not None:  # someone asked for a particular stream
+        _show_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+        return
+    level = logging.DEBUG if filename.startswith(tuple(_quiet_folders)) else logging.WARNING
+    logging.getLogger("py.warnings").log(level, "%s: %s (at %s:%s)", category.__name__, message, filename, lineno)
+
+
+def quiet_libraries(*names: str) -> None:
+    """Log what the named libraries say below ERROR, and warnings raised in their code, at DEBUG.
+
+    For engine plugins wrapping chatty libraries (transformers, diffusers…): a person
+    reading the default log needs the server's lines, not the libraries' notices; with
+    ``server.log_level = "debug"`` they are all there, through the server's handler and
+    format. Call it after the library set up its logging (after importing it): its own
+    handlers are removed. Other warnings are logged on one line at WARNING. Idempotent;
+    progress bars are the caller's to turn off.
+    """
+    for name in names:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if handler is not _AS_DEBUG:
+                logger.removeHandler(handler)
+        if _AS_DEBUG not in logger.handlers:
+            logger.addHandler(_AS_DEBUG)
+        logger.propagate = False  # _AS_DEBUG hands records on to the root logger
+        try:
+            spec = importlib.util.find_spec(name)  # a top-level name: not imported
+        except (ImportError, ValueError):
+            spec = None
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            _quiet_folders.add(os.path.join(folder, ""))
+    warnings.showwarning = _log_warning

@@ -124,6 +124,9 @@ class DiffusersEngine(Engine):
     # -- loading -----------------------------------------------------------------------------
 
     def load(self, report: LoadProgress) -> None:
+        from sfumato_diffusers.quiet import quiet
+
+        quiet()
         device = choose_device(self.options)
         dtype = choose_dtype(self.options, device)
         report(f"device {device}, dtype {str(dtype).removeprefix('torch.')}")
