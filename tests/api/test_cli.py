@@ -69,3 +69,11 @@ def test_version_names_the_plugin_api():
 
     result = run_cli("--version")
     assert result.stdout.strip() == f"sfumato {sfumato.__version__} (plugin API {sfumato.PLUGIN_API_VERSION})"
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys\nfrom sfumato.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("[]")
