@@ -19,19 +19,23 @@ def _server_default() -> str:
     return os.environ.get("SFUMATO_SERVER", DEFAULT_SERVER)
 
 
-def _load(args: argparse.Namespace, *, every_sampler: bool = False):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace, *, every_sampler: bool = False, check_samplers: bool = True):  # type: ignore[no-untyped-def]
     from sfumato.config import load_settings
 
     settings = load_settings(args.config)
-    return settings, _load_plugins(args, settings, every_sampler=every_sampler)
+    return settings, _load_plugins(args, settings, every_sampler=every_sampler, check_samplers=check_samplers)
 
 
-def _load_plugins(args: argparse.Namespace, settings: Any, *, every_sampler: bool = False):  # type: ignore[no-untyped-def]
+def _load_plugins(  # type: ignore[no-untyped-def]
+    args: argparse.Namespace, settings: Any, *, every_sampler: bool = False, check_samplers: bool = True
+):
     from sfumato.plugins import load_plugins
 
     only = args.only_plugins.split(",") if getattr(args, "only_plugins", None) else None
     # Checking a sampler imports its factory (torch for diffusers): a server checks the kinds it runs.
     kinds = None if every_sampler else {entry.kind for entry in settings.engines if entry.enabled}
+    if not check_samplers:
+        kinds = set()
     return load_plugins(strict=args.strict, only=only, sampler_kinds=kinds)
 
 
@@ -176,7 +180,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
                 print(f"{'':<34}default: {default.get('default_sampler')}, {default.get('default_steps')} steps, "
                       f"{default.get('native_width')}x{default.get('native_height')}")
         return 0
-    settings, plugins = _load(args)
+    settings, plugins = _load(args, check_samplers=False)  # listing the config needs only the kinds
     for entry in settings.engines:
         kind = "" if entry.kind in plugins.engine_kinds else "  (kind not installed)"
         sampler = entry.default_sampler or "engine default"
