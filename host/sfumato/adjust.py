@@ -56,6 +56,18 @@ def _plugin_failure(spec: AdjustmentSpec, hook: str, where: str, exc: Exception)
     )
 
 
+def _call_hook(spec: AdjustmentSpec, hook: str, where: str, function: Any, *args: Any) -> Any:
+    """Call one of an adjustment's hooks: ``ValueError`` is the client's 400, anything else the plugin's bug."""
+    try:
+        return function(*args)
+    except ValueError as exc:
+        raise invalid(f"{where}: {exc}") from exc
+    except (RpcError, Cancelled):
+        raise
+    except Exception as exc:
+        raise _plugin_failure(spec, hook, where, exc) from exc
+
+
 def members(adjustment: Any) -> Iterator[tuple[str, Any]]:
     """The (kind, params) pairs set on one ImageAdjustment (the oneof makes it at most one)."""
     for kind in BUILTIN_KINDS:
@@ -83,27 +95,14 @@ def validate_adjustments(
                     f"(installed: {', '.join(sorted(registry)) or 'none'})"
                 )
             if spec.validate is not None:
-                try:
-                    spec.validate(params)
-                except ValueError as exc:
-                    raise invalid(f"{where}.{kind}: {exc}") from exc
-                except (RpcError, Cancelled):
-                    raise
-                except Exception as exc:
-                    raise _plugin_failure(spec, "validate", f"{where}.{kind}", exc) from exc
+                _call_hook(spec, "validate", f"{where}.{kind}", spec.validate, params)
 
 
 def _next_shape(shape: Shape, spec: AdjustmentSpec, params: Any, where: str) -> Shape:
     if spec.output_shape is None:
         return shape
-    try:
-        result = tuple(int(n) for n in spec.output_shape(shape, params))
-    except ValueError as exc:
-        raise invalid(f"{where}: {exc}") from exc
-    except (RpcError, Cancelled):
-        raise
-    except Exception as exc:
-        raise _plugin_failure(spec, "output_shape", where, exc) from exc
+    output_shape = spec.output_shape
+    result = _call_hook(spec, "output_shape", where, lambda: tuple(int(n) for n in output_shape(shape, params)))
     if len(result) != 3:
         raise _plugin_failure(spec, "output_shape", where, TypeError(f"returned {len(result)} numbers, not 3"))
     return result  # type: ignore[return-value]
@@ -160,14 +159,7 @@ def apply_adjustments(
                 apply = resolve(spec.apply)
             except Exception as exc:  # a lazy reference that does not import: the plugin's fault
                 raise _plugin_failure(spec, "apply", where, exc) from exc
-            try:
-                result = apply(pixels, params)
-            except ValueError as exc:
-                raise invalid(f"{where}: {exc}") from exc
-            except (RpcError, Cancelled):
-                raise
-            except Exception as exc:
-                raise _plugin_failure(spec, "apply", where, exc) from exc
+            result = _call_hook(spec, "apply", where, apply, pixels, params)
             if (
                 not isinstance(result, np.ndarray)
                 or result.dtype != np.uint8
