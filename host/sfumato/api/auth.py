@@ -14,9 +14,10 @@ from sfumato.api.errors import status_body
 from sfumato.errors import Code
 
 # Liveness/readiness probes come from orchestrators that hold no key; the API reference is
-# public documentation of the protocol (a browser opening it sends no key; its forms do).
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-OPEN_PREFIXES = ("/docs", "/schema")
+# public documentation of the protocol (a browser opening it sends no key; its forms do),
+# and so is the playground page with its static files (its API calls carry the key).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/"})
+OPEN_PREFIXES = ("/docs", "/schema", "/web/")
 CLIENT_STATE_KEY = "sfumato.client"
 
 

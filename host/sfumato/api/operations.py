@@ -40,6 +40,11 @@ def plugin_report(services: Services) -> dict[str, Any]:
             "native_height": description.native_height,
             # The standard parameters it honours (null: all); sending another is a 501.
             "uses": None if description.uses is None else sorted(description.uses),
+            # What clients (the playground) may offer: the rest is refused with a 501 or 400.
+            "supports": {"init_image": description.supports_init_image, "mask": description.supports_mask,
+                         "lora": description.supports_lora, "tiling": description.supports_tiling,
+                         "hires": description.supports_hires},
+            "limits": msgspec.structs.asdict(slot.config.limits),
             # Test-only parameters are refused unless enabled, so they are not advertised either.
             "extensions": [
                 _extension(param) for param in description.extensions if test_controls or not param.test_control
