@@ -50,6 +50,8 @@ class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_seed_entries: int = 1024
     # requestId and any other free-form client string that may reach the log.
     max_request_id_chars: int = 256
+    # How deeply a JSON body may nest objects and arrays (the body's own object is level 1).
+    max_json_depth: int = 64
     # Image preparation (decode + adjustments) across all requests at once: threads and bytes.
     image_work_slots: int = 2
     image_work_bytes: int = 1024 * 1024 * 1024
@@ -98,6 +100,54 @@ class QueueSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     heartbeat_seconds: float = 2.0
 
 
+class EventSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Live progress events (GET /jobs/{id}/events) and previews."""
+
+    # An SSE comment line this often keeps proxies from closing a quiet stream.
+    heartbeat_seconds: float = 15.0
+    # Previews (only while a listener asked for them): at most every N steps and one per T ms.
+    preview_every_steps: int = 1
+    preview_min_interval_ms: float = 250.0
+    # The longer side of a preview image, in pixels.
+    preview_max_side: int = 256
+    # A finished job's events can be replayed this long after it ended.
+    retention_seconds: float = 600.0
+    # SSE streams open at once, all clients; beyond it 429.
+    max_listeners: int = 2000
+
+
+class WebhookSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Completion notices POSTed to a URL a request names (extension parameter ``webhook_url``)."""
+
+    # URL patterns (fnmatch, e.g. "https://hooks.example.com/*") a request may name; empty = webhooks off.
+    allow: list[str] = []
+    # Signs each notice (HMAC-SHA256); required when allow is set.
+    secret: str = ""
+    # Tries per notice, the first included, with exponential backoff from backoff_seconds.
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    timeout_seconds: float = 10.0
+    # Notices being sent at once; more wait their turn (a job never waits for a webhook).
+    max_concurrent: int = 8
+    # Notices waiting to be sent; beyond it new ones are dropped and logged.
+    max_pending: int = 1000
+
+
+class GrpcSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Native gRPC on its own port (on server.host), and gRPC-web on the HTTP port."""
+
+    enabled: bool = True
+    port: int = 50051
+    # Largest message a client may send / the server sends; the default lets a 16 MiB init image and its mask in.
+    max_receive_message_bytes: int = 64 * 1024 * 1024
+    max_send_message_bytes: int = 64 * 1024 * 1024
+    # PEM certificate chain and private key: both set = the gRPC port speaks TLS only.
+    tls_cert: str = ""
+    tls_key: str = ""
+    # gRPC-web (application/grpc-web+proto, application/grpc-web-text) on the HTTP port.
+    web_enabled: bool = True
+
+
 class EngineEntry(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     id: str
     kind: str
@@ -137,6 +187,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     jobs: JobSettings = msgspec.field(default_factory=JobSettings)
     quotas: QuotaSettings = msgspec.field(default_factory=QuotaSettings)
     queue: QueueSettings = msgspec.field(default_factory=QueueSettings)
+    grpc: GrpcSettings = msgspec.field(default_factory=GrpcSettings)
+    events: EventSettings = msgspec.field(default_factory=EventSettings)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     engines: list[EngineEntry] = []
     # Engines of the embedded default whose kind is not installed are skipped, not errors.
     skip_missing_kinds: bool = False
@@ -195,6 +248,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "SFUMATO_MAX_ASYNC_RESULT_BYTES": ("jobs", "max_async_result_bytes", int),
     "SFUMATO_REQUESTS_PER_MINUTE": ("quotas", "requests_per_minute", int),
     "SFUMATO_QUEUE_URL": ("queue", "url", str),
+    "SFUMATO_GRPC_ENABLED": ("grpc", "enabled", bool),
+    "SFUMATO_GRPC_PORT": ("grpc", "port", int),
+    "SFUMATO_WEBHOOK_SECRET": ("webhooks", "secret", str),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -268,6 +324,7 @@ def _check(settings: Settings, source: str) -> None:
         "server.body_timeout_seconds": settings.server.body_timeout_seconds,
         "server.keepalive_timeout_seconds": settings.server.keepalive_timeout_seconds,
         "limits.max_request_id_chars": settings.limits.max_request_id_chars,
+        "limits.max_json_depth": settings.limits.max_json_depth,
         "limits.image_work_slots": settings.limits.image_work_slots,
         "limits.image_work_bytes": settings.limits.image_work_bytes,
         "jobs.max_async_result_bytes": settings.jobs.max_async_result_bytes,
@@ -275,11 +332,30 @@ def _check(settings: Settings, source: str) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise ConfigError(f"{source}: {name} must be greater than 0, got {value}")
+    _check_grpc(settings.grpc, source)
     queue = settings.queue
     if queue.url and not queue.url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"{source}: queue.url must start with redis://, rediss:// or unix://")
     if queue.lease_seconds <= 0 or queue.heartbeat_seconds <= 0 or queue.max_attempts < 1:
         raise ConfigError(f"{source}: queue.lease_seconds and heartbeat_seconds must be > 0, max_attempts ≥ 1")
+    events, webhooks = settings.events, settings.webhooks
+    for name, value in {
+        "events.heartbeat_seconds": events.heartbeat_seconds,
+        "events.preview_every_steps": events.preview_every_steps,
+        "events.preview_max_side": events.preview_max_side,
+        "events.retention_seconds": events.retention_seconds,
+        "events.max_listeners": events.max_listeners,
+        "webhooks.max_attempts": webhooks.max_attempts,
+        "webhooks.timeout_seconds": webhooks.timeout_seconds,
+        "webhooks.max_concurrent": webhooks.max_concurrent,
+        "webhooks.max_pending": webhooks.max_pending,
+    }.items():
+        if not value > 0:
+            raise ConfigError(f"{source}: {name} must be greater than 0, got {value}")
+    if events.preview_min_interval_ms < 0 or webhooks.backoff_seconds < 0:
+        raise ConfigError(f"{source}: events.preview_min_interval_ms and webhooks.backoff_seconds must be 0 or more")
+    if webhooks.allow and not webhooks.secret:
+        raise ConfigError(f"{source}: webhooks.allow is set but webhooks.secret is empty; notices must be signed")
     for name in ("max_active_jobs", "max_queued_jobs", "requests_per_minute"):
         if getattr(settings.quotas, name) < 0:
             raise ConfigError(f"{source}: quotas.{name} must be 0 (no limit) or more")
@@ -290,3 +366,13 @@ def _check(settings: Settings, source: str) -> None:
             raise ConfigError(f"{source}: engine {entry.id!r}: queue_size must be at least 1")
         if entry.limits.size_multiple < 1:
             raise ConfigError(f"{source}: engine {entry.id!r}: limits.size_multiple must be at least 1")
+
+
+def _check_grpc(grpc: GrpcSettings, source: str) -> None:
+    if not 0 < grpc.port < 65536:
+        raise ConfigError(f"{source}: grpc.port must be 1..65535, got {grpc.port}")
+    for name in ("max_receive_message_bytes", "max_send_message_bytes"):
+        if not 0 < getattr(grpc, name) < 2**31:
+            raise ConfigError(f"{source}: grpc.{name} must be 1..2147483647 (gRPC's limit), got {getattr(grpc, name)}")
+    if bool(grpc.tls_cert) != bool(grpc.tls_key):
+        raise ConfigError(f"{source}: grpc.tls_cert and grpc.tls_key go together: set both for TLS, or neither")

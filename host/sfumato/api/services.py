@@ -14,6 +14,7 @@ from sfumato.engine_pool import EnginePool, EngineSlot, build_pool
 from sfumato.errors import Cancelled, Code, RpcError
 from sfumato.jobs.async_store import AsyncStore
 from sfumato.jobs.build import build_job, engine_not_found
+from sfumato.jobs.events import JobDirectory, Listeners, PreviewSettings
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.image_work import ImageWorkBudget, plan_request_images
 from sfumato.jobs.quotas import ClientQuotas
@@ -37,6 +38,9 @@ class Services:
     quotas: ClientQuotas
     image_work: ImageWorkBudget
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    # Jobs a client may follow at GET /jobs/{id}/events, by requestId and async handle.
+    directory: JobDirectory = field(default_factory=lambda: JobDirectory(600.0))
+    event_listeners: Listeners = field(default_factory=lambda: Listeners(2000))
 
     @classmethod
     def create(cls, settings: Settings, plugins: Plugins) -> Services:
@@ -68,7 +72,15 @@ class Services:
         image_work = ImageWorkBudget(
             slots=limits.image_work_slots, max_bytes=limits.image_work_bytes, wait_seconds=limits.image_work_wait_seconds
         )
-        return cls(settings, plugins, pool, scheduler, store, metrics, ClientQuotas(settings.quotas), image_work)
+        directory = JobDirectory(settings.events.retention_seconds)
+        scheduler.preview_settings = PreviewSettings(
+            every_steps=settings.events.preview_every_steps,
+            min_interval_ms=settings.events.preview_min_interval_ms,
+            max_side=settings.events.preview_max_side,
+        )
+        store.directory = directory
+        return cls(settings, plugins, pool, scheduler, store, metrics, ClientQuotas(settings.quotas), image_work, directory=directory,
+                   event_listeners=Listeners(settings.events.max_listeners))
 
     # ---- request → accepted job ----
     def decode(self, body: bytes, type_: type) -> Any:
@@ -77,6 +89,7 @@ class Services:
             type_,
             samplers=self.plugins.sampler_numbers(),
             adjustments={name: spec.params for name, spec in self.plugins.adjustments.items()},
+            max_depth=self.settings.limits.max_json_depth,
         )
 
     def _slot(self, request: wire.Request) -> EngineSlot:
@@ -149,7 +162,9 @@ class Services:
                     raise RpcError(Code.CANCELLED, exc.args[0] if exc.args else "cancelled") from exc
             else:  # text-only requests validate in microseconds: no thread hop needed
                 state = self._prepare(request, slot, received, loop, cancel)
+            state.client = client
             state = await self.scheduler.enqueue(state, slot, client, request.request_id or "")
+            self.directory.add(client, state.job.request_id, state)
             admitted(state)
         return state
 
@@ -163,6 +178,7 @@ class Services:
             await asyncio.sleep(min(30.0, max(0.05, self.settings.jobs.async_retention_seconds / 4)))
             self.async_store.purge()
             self.quotas.prune()
+            self.directory.purge()
 
     async def stop(self) -> None:
         for task in self.background:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from sfumato.wire import I64, PROTO_NUMBERS, U64, AdjustmentExtras, Base64Bytes, DiffusionSampler
+from sfumato.wire_codec.depth import DEFAULT_MAX_DEPTH, cannot_exceed, check_depth, too_deep_error
 from sfumato.wire_codec.errors import CLIENT_TEXT_SHOWN, WireError, json_type_name
 from sfumato.wire_codec.scalars import (
     ScalarError,
@@ -41,18 +42,36 @@ def decode_message(
     *,
     samplers: Mapping[int, str] | None = None,
     adjustments: Mapping[str, type] | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> T:
     """Decode a proto3-JSON body into ``type_`` or raise :class:`WireError`.
 
     ``samplers`` maps DiffusionSampler numbers to names (default: the enum's) so
     clients may send plugin samplers by number; ``adjustments`` maps extra
     ``ImageAdjustment`` kind names to their params Struct types. An empty body is the
-    empty message.
+    empty message. Objects and arrays may nest ``max_depth`` levels (the body's own
+    object is level 1).
     """
     if not _has_content(data):
         return type_()
+    try:
+        return _decode(data, type_, samplers, adjustments, max_depth)
+    except RecursionError:
+        # The explicit depth checks come first; this only catches a limit configured
+        # beyond what the interpreter's stack allows.
+        raise too_deep_error("", max_depth) from None
+
+
+def _decode(
+    data: bytes | bytearray | memoryview | str,
+    type_: type[T],
+    samplers: Mapping[int, str] | None,
+    adjustments: Mapping[str, type] | None,
+    max_depth: int,
+) -> T:
     # Big bodies carry images: the walker plus SIMD base64 beats msgspec's typed path there.
-    if len(data) < FAST_PATH_MAX_BYTES:
+    # The typed path does not count levels, so it only takes bodies that cannot nest too deep.
+    if len(data) < FAST_PATH_MAX_BYTES and cannot_exceed(data, max_depth):
         try:
             return _fast_decoder(type_).decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -63,8 +82,8 @@ def decode_message(
         raise WireError("", f"the body is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise WireError("", f"expected a JSON object ({type_.__name__}), got {json_type_name(raw)}")
-    walker = _Walker(DEFAULT_SAMPLERS if samplers is None else samplers, adjustments or {})
-    return walker.message(raw, plan_for(type_), "")
+    walker = _Walker(DEFAULT_SAMPLERS if samplers is None else samplers, adjustments or {}, max_depth)
+    return walker.message(raw, plan_for(type_), "", 1)
 
 
 def _has_content(data: bytes | bytearray | memoryview | str) -> bool:
@@ -96,11 +115,15 @@ def _join(path: str, key: str) -> str:
 
 
 class _Walker:
-    def __init__(self, samplers: Mapping[int, str], adjustments: Mapping[str, type]) -> None:
+    def __init__(self, samplers: Mapping[int, str], adjustments: Mapping[str, type], max_depth: int) -> None:
         self.samplers = samplers
         self.adjustments = adjustments
+        self.max_depth = max_depth
 
-    def message(self, raw: dict[str, Any], plan: MessagePlan, path: str) -> Any:
+    def message(self, raw: dict[str, Any], plan: MessagePlan, path: str, depth: int) -> Any:
+        """``raw`` is the object at nesting level ``depth`` (the body's own object is 1)."""
+        if depth > self.max_depth:
+            raise too_deep_error(path, self.max_depth)
         values: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         extras = AdjustmentExtras()
@@ -112,7 +135,7 @@ class _Walker:
                     if value is not None:
                         if not isinstance(value, dict):
                             raise WireError(field_path, f"expected an object, got {json_type_name(value)}")
-                        extras[key] = self.message(value, plan_for(self.adjustments[key]), field_path)
+                        extras[key] = self.message(value, plan_for(self.adjustments[key]), field_path, depth + 1)
                     continue
                 raise WireError(_join(path, _path_key(key)), self._unknown_field(key, plan))
             if field_plan.attr in spelled:
@@ -120,7 +143,7 @@ class _Walker:
             spelled[field_plan.attr] = key
             if value is None:
                 continue  # null = unset
-            values[field_plan.attr] = self.field(value, field_plan, field_path)
+            values[field_plan.attr] = self.field(value, field_plan, field_path, depth + 1)
         if extras:
             values[plan.extras_field.attr] = extras  # type: ignore[union-attr]
         self._check_oneofs(plan, values, spelled, extras, path)
@@ -153,27 +176,31 @@ class _Walker:
                 both = " and ".join(f'"{name}"' for name in present)
                 raise WireError(path, f"{both} are members of oneof {group}: set only one")
 
-    def field(self, value: Any, plan: FieldPlan, path: str) -> Any:
+    def field(self, value: Any, plan: FieldPlan, path: str, depth: int) -> Any:
         if not plan.repeated:
-            return self.single(value, plan, path)
+            return self.single(value, plan, path, depth)
         if not isinstance(value, list):
             raise WireError(path, f"expected an array, got {json_type_name(value)}")
+        if depth > self.max_depth:
+            raise too_deep_error(path, self.max_depth)
         items = []
         for index, item in enumerate(value):
             item_path = f"{path}[{index}]"
             if item is None:
                 raise WireError(item_path, "null is not allowed inside an array")
-            items.append(self.single(item, plan, item_path))
+            items.append(self.single(item, plan, item_path, depth + 1))
         return items
 
-    def single(self, value: Any, plan: FieldPlan, path: str) -> Any:
+    def single(self, value: Any, plan: FieldPlan, path: str, depth: int) -> Any:
         kind = plan.kind
+        if kind in _FREE_FORM:  # any JSON below: count its levels without recursing
+            check_depth(value, self.max_depth - depth + 1, path, self.max_depth)
         try:
             if kind is Kind.MESSAGE:
                 if not isinstance(value, dict):
                     raise ScalarError(f"expected an object ({plan.target.__name__}), "
                                       f"got {json_type_name(value)}")
-                return self.message(value, plan_for(plan.target), path)
+                return self.message(value, plan_for(plan.target), path, depth)
             if kind is Kind.INT:
                 number = parse_int(value, *plan.int_range, plan.type_label())
                 return plan.int_type(number) if plan.int_as_string else number
@@ -213,6 +240,9 @@ class _Walker:
             known = ", ".join(f"{number} ({name})" for number, name in sorted(self.samplers.items()))
             raise ScalarError(f"unknown sampler number {value}; known numbers: {known}")
         raise ScalarError(f"expected a sampler name or number, got {json_type_name(value)}")
+
+
+_FREE_FORM = frozenset({Kind.JSON_OBJECT, Kind.ANY, Kind.OTHER})
 
 
 def _parse_enum(value: Any, enum_type: type[enum.Enum]) -> enum.Enum:
