@@ -12,7 +12,7 @@ DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 SDK_STAMP := $(SDK_VENV)/.stability-sdk-0.8.6
 PLUGINS := plugins/sfumato-diffusers docs/example-plugin
 
-.PHONY: setup build serve test test-fast rust-test lint bench sdk-venv clean-venv
+.PHONY: setup build serve test test-fast rust-test lint bench sdk-venv browser clean-venv
 
 setup: $(DEPS_STAMP) build
 
@@ -41,10 +41,15 @@ rust-test:
 	cargo test --manifest-path rust_ops/Cargo.toml --quiet
 	cargo clippy --manifest-path rust_ops/Cargo.toml --all-targets --quiet -- -D warnings
 
-test: setup sdk-venv rust-test
+# The playground's tests drive Debian's Chromium (tests/browser): installed when missing.
+browser:
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }
+
+test: setup sdk-venv rust-test browser
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -q -m "not torch and not slow"
 
 # Peers used only by the image-op benchmark, never by the project.

@@ -1,0 +1,310 @@
+"""The playground page in a real Chromium against a real server on the test-pattern engine.
+
+Images the page shows are checked against independent references: the same request
+sent with httpx and decoded with Pillow, and the init image's own pixels.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.conftest import open_page, screenshot
+from tests.conftest import decode_png, png_bytes
+
+CTRL_ENTER = "Control+Enter"
+
+
+def gallery_images(page) -> list[tuple[int, np.ndarray]]:  # type: ignore[no-untyped-def]
+    """(seed, pixels) of each gallery image, read back from the blob the page offers for download."""
+    items = page.evaluate(
+        """async () => Promise.all([...document.querySelectorAll('#gallery li')].map(async (item) => {
+            const blob = await (await fetch(item.querySelector('a.download').href)).blob();
+            const bytes = new Uint8Array(await blob.arrayBuffer());
+            let text = ''; for (const b of bytes) text += String.fromCharCode(b);
+            return [Number(item.dataset.seed), btoa(text)];
+        }))"""
+    )
+    return [(seed, decode_png(base64.b64decode(data))) for seed, data in items]
+
+
+def canvas_pixels(page, canvas_id: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    data = page.evaluate(f"document.getElementById('{canvas_id}').toDataURL('image/png').split(',')[1]")
+    with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def set_size(page, width: int, height: int) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#width", str(width))
+    page.fill("#height", str(height))
+
+
+def wait_done(page, timeout: float = 30_000) -> str:  # type: ignore[no-untyped-def]
+    page.wait_for_function(
+        "() => /^(Done|Cancelled|Error)/.test(document.getElementById('status').textContent)", timeout=timeout
+    )
+    return page.text_content("#status")
+
+
+def reference_image(server, body: dict) -> np.ndarray:  # type: ignore[no-untyped-def]
+    answers = server.generate(body)
+    return decode_png(base64.b64decode(answers[0]["artifacts"][0]["binary"]))
+
+
+def test_generates_on_test_pattern_and_shows_the_image(playground, pattern_server):
+    page, _ = playground
+    assert page.input_value("#engine") == "test-pattern"
+    page.fill("#prompt", "a lighthouse in fog")
+    page.fill("#negative", "blurry")
+    set_size(page, 96, 64)
+    page.select_option("#ext-pattern", "rings")
+    screenshot(page, "01-ready")
+    page.focus("#prompt")
+    page.keyboard.press(CTRL_ENTER)
+    assert wait_done(page).startswith("Done"), page.text_content("#status")
+    page.wait_for_selector("#gallery li img")
+    assert page.evaluate("document.querySelector('#gallery img').naturalWidth") == 96
+    screenshot(page, "02-generated")
+
+    [(seed, shown)] = gallery_images(page)
+    expected = reference_image(pattern_server, {
+        "engineId": "test-pattern",
+        "prompt": [{"text": "a lighthouse in fog"}, {"text": "blurry", "parameters": {"weight": -1}}],
+        "image": {"width": 96, "height": 64, "seed": [seed], "steps": 20, "samples": 1,
+                  "transform": {"diffusion": "SAMPLER_K_EULER"}, "parameters": [{"sampler": {"cfgScale": 7}}],
+                  "extension": {"parameters": [{"name": "pattern", "str": "rings"}]}},
+    })
+    assert shown.shape == (64, 96, 3)
+    np.testing.assert_array_equal(shown, expected)
+    assert page.text_content("#gallery .seed") == f"seed {seed}"
+
+
+def test_reusing_a_result_fixes_its_seed_and_regenerates_the_same_image(playground):
+    page, _ = playground
+    page.fill("#prompt", "reuse me")
+    set_size(page, 64, 64)
+    page.fill("#samples", "2")
+    page.click("#generate")
+    assert wait_done(page).startswith("Done")
+    page.wait_for_function("document.querySelectorAll('#gallery li').length === 2")
+    images = dict(gallery_images(page))
+    assert len(images) == 2
+    seed = int(page.get_attribute("#gallery li:last-child", "data-seed"))
+    page.fill("#prompt", "something else")
+    page.click("#gallery li:last-child .thumb")
+    assert page.input_value("#prompt") == "reuse me"
+    assert page.input_value("#seed-mode") == "fixed" and page.input_value("#seed") == str(seed)
+    assert page.input_value("#samples") == "1"
+    page.click("#generate")
+    assert wait_done(page).startswith("Done")
+    page.wait_for_function("document.querySelectorAll('#gallery li').length === 3")
+    newest_seed, newest = gallery_images(page)[0]
+    assert newest_seed == seed
+    np.testing.assert_array_equal(newest, images[seed])
+
+
+def test_progress_bar_moves_and_previews_appear(playground):
+    page, _ = playground
+    page.fill("#prompt", "slowly")
+    set_size(page, 128, 128)
+    page.fill("#steps", "20")
+    page.fill("#ext-step_delay_ms", "150")
+    page.click("#generate")
+    seen: list[float] = []
+    preview_seen = False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seen.append(float(page.evaluate("document.getElementById('progress').value")))
+        if not preview_seen and page.is_visible("#preview-box"):
+            page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+            preview_seen = True
+            screenshot(page, "03-progress-and-preview")
+        if page.text_content("#status").startswith("Done"):
+            break
+        page.wait_for_timeout(100)
+    assert page.text_content("#status").startswith("Done")
+    partial = [value for value in seen if 0 < value < 1]
+    assert len(set(partial)) >= 3, f"the bar did not move through the steps: {seen}"
+    assert partial == sorted(partial), f"the bar went backwards: {partial}"
+    assert preview_seen, "no preview appeared"
+    assert float(page.evaluate("document.getElementById('progress').value")) == 1
+
+
+def test_cancel_stops_a_running_job(playground):
+    page, _ = playground
+    page.fill("#prompt", "never finished")
+    set_size(page, 64, 64)
+    page.fill("#steps", "100")
+    page.fill("#ext-step_delay_ms", "200")
+    page.click("#generate")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Step')", timeout=15_000)
+    started = time.monotonic()
+    page.click("#cancel")
+    assert wait_done(page) == "Cancelled."
+    assert time.monotonic() - started < 5, "cancelling took as long as a whole job"
+    screenshot(page, "04-cancelled")
+    assert page.locator("#gallery li").count() == 0
+    assert page.is_enabled("#generate") and not page.is_enabled("#cancel")
+
+
+def test_a_bad_size_shows_the_server_message_next_to_the_control(playground, pattern_server):
+    page, guard = playground
+    guard.expected_errors.append("status of 400")  # the browser logs the refused request itself
+    page.fill("#prompt", "wrong size")
+    set_size(page, 100, 64)
+    page.click("#generate")
+    page.wait_for_selector("#error-width:not(:empty)")
+    shown = page.text_content("#error-width")
+    direct = pattern_server.post("/grpcgateway/generate", {"engineId": "test-pattern", "image": {"width": 100, "height": 64}})
+    assert direct.status_code == 400
+    assert shown == direct.json()["message"]
+    assert shown.startswith("image.width: 100 is not a multiple of 8")
+    assert page.get_attribute("#width", "aria-invalid") == "true"
+    assert page.text_content("#error-general") == ""
+    screenshot(page, "05-bad-size")
+
+
+def test_paint_a_mask_and_inpaint_keeps_the_unmasked_pixels(playground, tmp_path, rng):
+    page, _ = playground
+    init = rng.integers(0, 256, size=(96, 128, 3), dtype=np.uint8)
+    path = tmp_path / "init.png"
+    path.write_bytes(png_bytes(init))
+    page.fill("#prompt", "inpaint the middle")
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    assert page.input_value("#width") == "128" and page.input_value("#height") == "96"
+    np.testing.assert_array_equal(canvas_pixels(page, "init-canvas"), init)
+
+    page.fill("#brush-size", "20")
+    page.dispatch_event("#brush-size", "input")
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    mask = canvas_pixels(page, "mask-canvas")[..., 0]
+    assert (mask == 255).sum() > 500 and (mask == 0).sum() > 5000
+    page.fill("#strength", "1")
+    screenshot(page, "06-mask-painted")
+    page.click("#generate")
+    assert wait_done(page).startswith("Done"), page.text_content("#status")
+    screenshot(page, "07-inpainted")
+    [(_, result)] = gallery_images(page)
+    kept = mask == 0
+    np.testing.assert_array_equal(result[kept], init[kept])
+    assert not np.array_equal(result[mask == 255], init[mask == 255]), "the painted area was not regenerated"
+
+
+def test_mask_tools_erase_clear_and_invert(playground, tmp_path):
+    page, _ = playground
+    path = tmp_path / "grey.png"
+    path.write_bytes(png_bytes(np.full((64, 64, 3), 128, np.uint8)))
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    page.click("#mask-invert")
+    assert (canvas_pixels(page, "mask-canvas") == 255).all()
+    page.check("input[name=mask-tool][value=eraser]")
+    box = page.locator("#mask-canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    mask = canvas_pixels(page, "mask-canvas")[..., 0]
+    assert mask[32, 32] == 0 and mask[2, 2] == 255
+    page.click("#mask-clear")
+    assert (canvas_pixels(page, "mask-canvas") == 0).all()
+
+
+def test_outpaint_extends_the_canvas_and_keeps_the_original(playground, tmp_path, rng):
+    page, _ = playground
+    init = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "small.png"
+    path.write_bytes(png_bytes(init))
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    page.fill("#outpaint-pixels", "16")
+    page.click("#outpaint")
+    page.wait_for_function("document.getElementById('width').value === '96'")
+    mask = canvas_pixels(page, "mask-canvas")[..., 0]
+    assert mask.shape == (96, 96) and (mask[16:80, 16:80] == 0).all() and mask[0, 0] == 255
+    page.fill("#strength", "1")
+    page.click("#generate")
+    assert wait_done(page).startswith("Done"), page.text_content("#status")
+    [(_, result)] = gallery_images(page)
+    np.testing.assert_array_equal(result[16:80, 16:80], init)
+    screenshot(page, "08-outpainted")
+
+
+def test_adjustments_are_previewed_and_applied_by_the_server(playground, tmp_path, rng):
+    page, _ = playground
+    init = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "adjust.png"
+    path.write_bytes(png_bytes(init))
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    page.select_option("#adjustment-kind", "invert")
+    page.click("#add-adjustment")
+    np.testing.assert_array_equal(canvas_pixels(page, "init-canvas"), 255 - init)
+    # Strength 0 re-runs none of the schedule: the engine returns the adjusted init image.
+    page.fill("#strength", "0")
+    page.click("#generate")
+    assert wait_done(page).startswith("Done"), page.text_content("#status")
+    [(_, result)] = gallery_images(page)
+    np.testing.assert_array_equal(result, 255 - init)
+    assert '"invert": {}' in page.text_content("#request-text")
+
+
+def test_copy_as_curl_and_json_describe_the_request(playground, pattern_server):
+    page, _ = playground
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.fill("#prompt", "copied")
+    set_size(page, 64, 64)
+    page.click("text=Request")
+    page.click("#copy-json")
+    page.wait_for_selector("#copy-status:has-text('copied')")
+    import json
+
+    body = json.loads(page.evaluate("navigator.clipboard.readText()"))
+    assert body["engineId"] == "test-pattern" and body["prompt"] == [{"text": "copied"}]
+    assert body["image"]["width"] == "64" and body["image"]["height"] == "64"
+    assert len(pattern_server.generate(body)) == 1  # the server takes it as it is
+    page.click("#copy-curl")
+    curl = page.evaluate("navigator.clipboard.readText()")
+    assert curl.startswith(f"curl -sN '{pattern_server.url}/grpcgateway/generate'")
+    assert json.loads(curl.split("<<'JSON'\n", 1)[1].rsplit("\nJSON", 1)[0]) == body
+
+
+def test_narrow_screen_has_no_sideways_scrolling(browser, pattern_server):
+    context, page, guard = open_page(browser, pattern_server, width=380, height=800)
+    page.goto(pattern_server.url + "/")
+    page.wait_for_selector("#engine option")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 380
+    screenshot(page, "09-narrow")
+    context.close()
+    assert guard.foreign_requests == [] and guard.unexpected_errors() == []
+
+
+def test_every_control_has_a_label(playground):
+    page, _ = playground
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+             .filter((el) => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+             .map((el) => el.id || el.name)"""
+    )
+    assert unlabelled == []
+
+
+def test_assets_are_cached_by_digest(pattern_server):
+    with pattern_server.client() as client:
+        page = client.get("/")
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+        version = page.text.split('href="/web/', 1)[1].split("/", 1)[0]
+        script = client.get(f"/web/{version}/app.js")
+        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+        assert "immutable" in script.headers["cache-control"]
+        again = client.get(f"/web/{version}/app.js", headers={"If-None-Match": script.headers["etag"]})
+        assert again.status_code == 304
+        missing = client.get(f"/web/{version}/nope.js")
+        assert missing.status_code == 404 and missing.json()["code"] == 5
