@@ -397,7 +397,7 @@ def run_engine(
     progress: list[tuple[int, int]] = []
     cancel = RecordingCancel(tasks, progress)
 
-    def record(step: int, total: int) -> None:
+    def record(step: int, total: int, preview: Any = None) -> None:
         progress.append((step, total))
         if cancel_after_steps is not None and len(progress) >= cancel_after_steps:
             cancel.fire()

@@ -94,6 +94,24 @@ class EngineDescription:
     # The STANDARD_PARAMETERS names this engine honours; None = all of them (the default,
     # as before the field existed). Requests that set any other one are refused.
     uses: frozenset[str] | None = None
+    # Non-image requestedTypes the engine returns (sfumato.jobs.outputs.ENGINE_OUTPUT_TYPES).
+    output_types: frozenset[str] = frozenset()
+    # Latent space, for latent outputs and ARTIFACT_LATENT/ARTIFACT_TENSOR prompts: channels and the
+    # pixel-per-latent factor; None = the engine takes no latent inputs.
+    latent_channels: int | None = None
+    latent_scale: int | None = None
+    # prompt.tokens: whether the engine takes token ids, the id of its tokenizer and its vocabulary
+    # size (None = not known yet, e.g. before loading: the engine then checks ids itself).
+    supports_token_prompts: bool = False
+    tokenizer_id: str | None = None
+    vocabulary_size: int | None = None
+    # Upscalers (image.transform.upscaler names) the engine serves, its default first: such an engine
+    # upscales the init image, kept at its own size, to the requested one (docs/upscale.md). Factors
+    # (output side ÷ input side) run from 1 to max_upscale_factor; default_upscale_factor is used
+    # when a request sets neither width nor height.
+    upscalers: Sequence[str] = ()
+    max_upscale_factor: float = 4.0
+    default_upscale_factor: float = 2.0
 
     def __post_init__(self) -> None:
         if self.uses is not None:
@@ -111,7 +129,15 @@ class EngineDescription:
 
 
 LoadProgress = Callable[[str], None]
-StepProgress = Callable[[int, int], None]
+# A preview function returns one H×W×3 uint8 image per task of the batch (any size: the host scales it down).
+PreviewFunction = Callable[[], Sequence[Any]]
+
+
+class StepProgress(Protocol):
+    """``progress(step, total)`` after each sampler step; engines that can show the current state pass
+    ``preview=`` a function the host calls only while a listener wants a preview (throttled by ``[events]``)."""
+
+    def __call__(self, step: int, total: int, preview: PreviewFunction | None = None) -> None: ...
 
 
 @runtime_checkable
@@ -152,7 +178,8 @@ class EngineProtocol(Protocol):
     ) -> list[GeneratedImage]:
         """Produce one image per task, in order.
 
-        Call ``progress(step, total)`` after each sampler step and
+        Call ``progress(step, total)`` after each sampler step (optionally with
+        ``preview=``, see :class:`StepProgress`) and
         ``cancel.raise_if_cancelled()`` at least once per step; a cancelled batch
         raises :class:`sfumato.errors.Cancelled` and returns no images.
         """
@@ -181,6 +208,11 @@ def default_batch_key(job: GenerationJob) -> Hashable:
         tuple((lora.key or id(lora), lora.target, lora.weight) for lora in job.loras),
         job.clip_guidance,
         tuple(sorted(job.extensions.items())),
+        job.requested_type,
+        job.init_latent is not None,
+        job.schedule_end,
+        job.cfg_schedule,
+        job.upscaler,
     )
 
 

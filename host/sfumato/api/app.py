@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
@@ -20,9 +21,11 @@ from sfumato.api.auth import api_key_middleware
 from sfumato.api.docs_page import DocsController, DocsRenderPlugin
 from sfumato.api.engines import EnginesController
 from sfumato.api.errors import EXCEPTION_HANDLERS
+from sfumato.api.events import EventsController
 from sfumato.api.generation import GenerationController
 from sfumato.api.openapi import SECURITY_SCHEMES, openapi_plugins
 from sfumato.api.operations import OperationsController
+from sfumato.api.playground import PlaygroundController
 from sfumato.api.rate_limit import rate_limit_middleware
 from sfumato.api.services import Services
 from sfumato.config import Settings
@@ -38,12 +41,23 @@ def _services(state: State) -> Services:
 def create_app(settings: Settings, plugins: Plugins) -> Litestar:
     """Build the app; engines are created now and loaded by their workers after startup."""
     services = Services.create(settings, plugins)
+    binary: Any = None
+    if settings.grpc.enabled or settings.grpc.web_enabled:
+        from sfumato.api.grpc.mount import BinaryDialects  # grpc is imported only when a binary dialect is on
+
+        binary = BinaryDialects(services, settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         services.start()
         try:
-            yield
+            if binary is not None:
+                await binary.start()
+            try:
+                yield
+            finally:
+                if binary is not None:  # in-flight calls get the shutdown grace while jobs still run
+                    await binary.stop()
         finally:
             await services.stop()
 
@@ -58,17 +72,20 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         create_examples=False,
     )
     return Litestar(
-        route_handlers=[GenerationController, EnginesController, OperationsController, DocsController],
+        route_handlers=[GenerationController, EnginesController, OperationsController, DocsController, PlaygroundController,
+                        EventsController, *(binary.web_routes() if binary else [])],
         dependencies={"services": Provide(_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Outermost first: who is calling, then whether they may call now.
-        middleware=[api_key_middleware(settings.server.api_keys), rate_limit_middleware(settings.quotas.requests_per_minute)],
+        # (gRPC-web calls get those refusals as gRPC-web statuses.)
+        middleware=[*(binary.middleware() if binary else []), api_key_middleware(settings.server.api_keys),
+                    rate_limit_middleware(settings.quotas.requests_per_minute)],
         lifespan=[lifespan],
         state=State({"services": services}),
         openapi_config=openapi,
         plugins=openapi_plugins({name: spec.params for name, spec in plugins.adjustments.items()}),
         request_max_body_size=settings.limits.max_body_bytes,
-        cors_config=CORSConfig(allow_origins=settings.server.cors_origins, allow_headers=["*"], expose_headers=["Retry-After"])
+        cors_config=CORSConfig(allow_origins=settings.server.cors_origins, allow_headers=["*"], expose_headers=["Retry-After", "grpc-status", "grpc-message"])
         if settings.server.cors_origins
         else None,
         on_app_init=[_no_debug],

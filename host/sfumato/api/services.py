@@ -22,6 +22,8 @@ from sfumato.jobs.scheduler import Scheduler
 from sfumato.jobs.state import JobState, now_ms
 from sfumato.metrics import Metrics
 from sfumato.plugins import Plugins
+from sfumato.webhooks.request import take_webhook_url
+from sfumato.webhooks.sender import WebhookSender
 from sfumato.wire_codec import decode_message
 
 log = logging.getLogger("sfumato")
@@ -41,6 +43,7 @@ class Services:
     # Jobs a client may follow at GET /jobs/{id}/events, by requestId and async handle.
     directory: JobDirectory = field(default_factory=lambda: JobDirectory(600.0))
     event_listeners: Listeners = field(default_factory=lambda: Listeners(2000))
+    webhooks: WebhookSender | None = None  # only when [webhooks] allow names some URLs
 
     @classmethod
     def create(cls, settings: Settings, plugins: Plugins) -> Services:
@@ -80,7 +83,8 @@ class Services:
         )
         store.directory = directory
         return cls(settings, plugins, pool, scheduler, store, metrics, ClientQuotas(settings.quotas), image_work, directory=directory,
-                   event_listeners=Listeners(settings.events.max_listeners))
+                   event_listeners=Listeners(settings.events.max_listeners),
+                   webhooks=WebhookSender(settings.webhooks) if settings.webhooks.allow else None)
 
     # ---- request → accepted job ----
     def decode(self, body: bytes, type_: type) -> Any:
@@ -146,6 +150,7 @@ class Services:
         loop = asyncio.get_running_loop()
         request = request or wire.Request()
         cancel = cancel or CancelToken()
+        webhook_url = take_webhook_url(request, self.settings.webhooks)
         slot = self._slot(request)
         resubmitted = await self.scheduler.existing(client, request.request_id or "")
         if resubmitted is not None:
@@ -165,12 +170,16 @@ class Services:
             state.client = client
             state = await self.scheduler.enqueue(state, slot, client, request.request_id or "")
             self.directory.add(client, state.job.request_id, state)
+            if webhook_url is not None and self.webhooks is not None:
+                self.webhooks.watch(state, webhook_url)
             admitted(state)
         return state
 
     # ---- lifecycle ----
     def start(self) -> None:
         self.scheduler.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self.background.append(asyncio.get_running_loop().create_task(self._purge_forever()))
 
     async def _purge_forever(self) -> None:
@@ -184,4 +193,6 @@ class Services:
         for task in self.background:
             task.cancel()
         await self.scheduler.stop(self.settings.jobs.shutdown_grace_seconds)
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         self.image_work.close()

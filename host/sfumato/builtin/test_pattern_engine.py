@@ -9,6 +9,7 @@ servers: a per-step delay and fault injection.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -73,6 +74,15 @@ class TestPatternEngine(Engine):
     def generate(self, tasks: Sequence[ImageTask], progress: StepProgress, cancel: CancelSignal) -> list[GeneratedImage]:
         steps = tasks[0].job.steps
         delay = max(int(task.job.extensions.get("step_delay_ms", 0)) for task in tasks) / 1000.0
+        finals: list[np.ndarray] = []
+
+        def preview_at(step: int) -> list[np.ndarray]:
+            # The pattern fading in from grey: made only when a listener asks, once per batch.
+            if not finals:
+                finals.extend(render(task, self._shade(task.job)) for task in tasks)
+            weight = step / steps
+            return [np.rint(128.0 * (1.0 - weight) + final * weight).astype(np.uint8) for final in finals]
+
         for step in range(steps):
             cancel.raise_if_cancelled()
             for task in tasks:
@@ -89,9 +99,9 @@ class TestPatternEngine(Engine):
                     os._exit(70)
             if delay:
                 time.sleep(delay)
-            progress(step + 1, steps)
+            progress(step + 1, steps, preview=functools.partial(preview_at, step + 1))
         cancel.raise_if_cancelled()
-        return [GeneratedImage(render(task, self._shade(task.job))) for task in tasks]
+        return [GeneratedImage(final) for final in finals] or [GeneratedImage(render(task, self._shade(task.job))) for task in tasks]
 
     def _shade(self, job: GenerationJob) -> Callable[..., np.ndarray] | None:
         spec = self.samplers.get(job.sampler.name)

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from sfumato.errors import Code, RpcError
+from sfumato.jobs.events import JobDirectory
 from sfumato.jobs.scheduler import Scheduler
 from sfumato.jobs.state import ImageResult, JobState
 
@@ -45,6 +46,7 @@ class AsyncStore:
         self.poll_wait = poll_wait_seconds
         self.max_held_bytes = max_held_bytes
         self._entries: dict[str, _Entry] = {}
+        self.directory: JobDirectory | None = None  # where GET /jobs/{handle}/events finds the job
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -70,6 +72,8 @@ class AsyncStore:
         self.purge()
         handle = uuid.uuid4().hex
         self._entries[handle] = _Entry(state)
+        if self.directory is not None:
+            self.directory.add(state.client, handle, state)
         return handle
 
     def purge(self) -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,9 @@ from sfumato.errors import Cancelled, Code, RpcError
 from sfumato.images import encode_png
 from sfumato.jobs.cancel import BatchCancelToken
 from sfumato.jobs.compose import composite
+from sfumato.jobs.events import PreviewSettings
 from sfumato.jobs.job import GeneratedImage, ImageTask
+from sfumato.jobs.outputs import check_outputs
 from sfumato.jobs.state import ImageResult, JobState, now_ms
 from sfumato.metrics import Metrics
 
@@ -36,6 +38,7 @@ class _Pending:
     slot: EngineSlot
     key: Hashable
     next_index: int = 0
+    announced: int = -1  # the queue position last sent in a ``queued`` event
 
     @property
     def waiting(self) -> bool:
@@ -141,6 +144,7 @@ class Worker(threading.Thread):
                     break
             self.task_states = [self.scheduler.states_by_job[id(task.job)] for task in tasks]
             self.current = list(dict.fromkeys(self.task_states))
+            self.scheduler._announce_positions(self)
             return head.slot, tasks
 
     def _available(self, head: _Pending) -> int:
@@ -156,9 +160,14 @@ class Worker(threading.Thread):
         task_states = self.task_states
         token = BatchCancelToken(state.job.cancel for state in states)
 
-        def progress(step: int, total: int) -> None:
+        preview_settings = self.scheduler.preview_settings
+
+        def progress(step: int, total: int, preview: Callable[[], Sequence[np.ndarray]] | None = None) -> None:
             for state in states:
                 state.set_progress(step, total)
+            # An engine that can preview passes a function; it runs only while a listener wants one.
+            if preview is not None and any([state.events.wants_preview(step, preview_settings) for state in states]):
+                self._send_previews(step, tasks, task_states, preview)
 
         started = time.monotonic()
         try:
@@ -190,6 +199,7 @@ class Worker(threading.Thread):
         finally:
             self.current = []
         metrics.generation_time.labels(slot.id).observe(time.monotonic() - started)
+        self.scheduler.record_batch_time(slot.id, time.monotonic() - started)
         metrics.batch_size.labels(slot.id).observe(len(tasks))
         for task, state, result in zip(tasks, task_states, results, strict=True):
             if task.job.cancel.cancelled:
@@ -199,6 +209,20 @@ class Worker(threading.Thread):
         for state in states:
             if len(state.results) >= state.job.samples:
                 self.scheduler.finish(state, Code.OK)
+
+    def _send_previews(
+        self, step: int, tasks: list[ImageTask], task_states: list[JobState], preview: Callable[[], Sequence[np.ndarray]]
+    ) -> None:
+        try:
+            images = list(preview())
+            if len(images) != len(tasks):
+                raise EngineContractError(f"the preview function returned {len(images)} images for {len(tasks)} tasks")
+            max_side = self.scheduler.preview_settings.max_side
+            for task, state, image in zip(tasks, task_states, images, strict=True):
+                if state.events.preview_listeners or state.events.remote_preview_wanted:
+                    state.events.add_preview(step, task.index, np.asarray(image), max_side)
+        except Exception:  # a preview is a courtesy: a broken one never fails the job
+            log.warning("engine preview at step %d failed", step, exc_info=True)
 
     def _fail(self, states: list[JobState], code: Code, message: str) -> None:
         with self.scheduler.condition:
@@ -227,9 +251,20 @@ class Worker(threading.Thread):
             )
         if job.composite_mask is not None and job.init_image is not None:
             pixels = composite(job.init_image, pixels, job.composite_mask)
+        try:
+            outputs = check_outputs(job, image.outputs)
+        except ValueError as exc:
+            raise EngineContractError(str(exc)) from None
         parameters = dict(job.describe(), seed=task.seed, index=task.index)
         png = encode_png(pixels, text={"sfumato": json.dumps(parameters, separators=(",", ":"))})
-        return ImageResult(index=task.index, seed=task.seed, png=png, filtered=image.filtered, created_ms=now_ms())
+        return ImageResult(
+            index=task.index,
+            seed=task.seed,
+            png=png,
+            filtered=image.filtered,
+            created_ms=now_ms(),
+            outputs=outputs,
+        )
 
 
 class Scheduler:
@@ -242,6 +277,8 @@ class Scheduler:
         self.states_by_job: dict[int, JobState] = {}
         self.workers: dict[str, Worker] = {}
         self.accepting = True
+        self.preview_settings = PreviewSettings()
+        self._batch_seconds: dict[str, float] = {}  # per engine, a moving average: estimated start times
         for slot in pool.slots.values():
             device = slot.describe().device
             # Engines on one accelerator share its worker; CPU-side engines each get their own.
@@ -318,9 +355,30 @@ class Scheduler:
             slot.worker.pending.append(_Pending(state=state, slot=slot, key=key))
             self.metrics.queue_depth.labels(slot.id).inc()
             self.condition.notify_all()
+            self._announce_positions(slot.worker)
+
+    def record_batch_time(self, engine_id: str, seconds: float) -> None:
+        previous = self._batch_seconds.get(engine_id)
+        self._batch_seconds[engine_id] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
+
+    def _announce_positions(self, worker: Worker) -> None:
+        """A ``queued`` event for each waiting job of ``worker`` whose position changed (holding the condition)."""
+        busy = 1 if worker.current else 0
+        position = 0
+        for pending in worker.pending:
+            if not pending.waiting or pending.state.done:
+                continue
+            if pending.announced != position:
+                pending.announced = position
+                per_batch = self._batch_seconds.get(pending.slot.id)
+                limit = max(1, pending.slot.config.max_batch_size)
+                estimate = None if per_batch is None else round(per_batch * (busy + position // limit), 3)
+                pending.state.events.emit("queued", {"position": position, "estimatedStartSeconds": estimate})
+            position += 1
 
     def on_started(self, state: JobState) -> None:
         state.started_at = time.monotonic()
+        state.events.emit("started", {"engine": state.job.engine_id, "batchSize": state.job.samples})
         engine = state.job.engine_id
         self.metrics.queue_depth.labels(engine).dec()
         self.metrics.queue_wait.labels(engine).observe(state.started_at - state.enqueued_at)

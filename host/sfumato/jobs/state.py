@@ -7,8 +7,10 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from sfumato.errors import Code, RpcError
+from sfumato.jobs.events import JobEvents
 from sfumato.jobs.job import GenerationJob
 
 
@@ -21,6 +23,8 @@ class ImageResult:
     png: bytes
     filtered: bool
     created_ms: int
+    # Non-image results (sfumato.jobs.outputs.OutputArtifact) when the job asked for them.
+    outputs: tuple[Any, ...] = ()
 
 
 def now_ms() -> int:
@@ -44,6 +48,8 @@ class JobState:
         self._loop = loop
         self._lock = threading.Lock()
         self._changed = asyncio.Event()
+        self.client = ""  # who submitted it (API key or address): only they may follow its events
+        self.events = JobEvents(loop)
 
     # ---- worker side (any thread) ----
     def _notify(self) -> None:
@@ -57,11 +63,18 @@ class JobState:
             if self.code is not None:
                 return
             self.results.append(result)
+        self.events.emit(
+            "answer", {"index": result.index, "seed": result.seed, "answerId": f"{self.job.request_id}-{result.index}"}
+        )
         self._notify()
 
     def set_progress(self, step: int, total: int) -> None:
         # Read by metrics and status views; waking the event loop per step would cost more than it tells.
         self.step, self.total_steps = step, total
+        elapsed = time.monotonic() - (self.started_at or self.enqueued_at)
+        eta = elapsed / step * (total - step) if step > 0 else None
+        self.events.emit("step", {"step": step, "total": total, "elapsedSeconds": round(elapsed, 3),
+                                  "etaSeconds": None if eta is None else round(eta, 3)})
 
     def finish(self, code: Code, message: str = "") -> bool:
         """Record the outcome; later calls are ignored. Returns whether this call finished it."""
@@ -71,6 +84,10 @@ class JobState:
             self.code = code
             self.message = message
             self.finished_at = time.monotonic()
+        if code == Code.OK:
+            self.events.emit("done", {})
+        else:
+            self.events.emit("error", {"code": int(code), "message": message})
         self._notify()
         return True
 
