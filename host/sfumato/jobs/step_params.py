@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from sfumato.errors import invalid
 
 DEFAULT_CFG_SCALE = 7.5
@@ -33,7 +35,10 @@ class StepValues:
     karras_rho: float | None = None
     noise_type: str | None = None
     schedule_start: float | None = None
+    schedule_end: float | None = None
     guidance_strength: float | None = None
+    # cfgScale given at two or more scaledSteps: ((scaledStep, value), ...) sorted; else empty.
+    cfg_schedule: tuple[tuple[float, float], ...] = ()
     # Where each value was found (``image.parameters[1].sampler.eta``), for messages.
     paths: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -54,16 +59,25 @@ def _enum_name(value: Any) -> str | None:
 
 
 def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
+    """Each value from the first entry that sets it, except cfgScale: given at several
+    ``scaledStep`` positions it becomes a schedule (:func:`value_at`)."""
     found: dict[str, Any] = {}
     paths: dict[str, str] = {}
+    # Every value each field was given, with its entry's scaledStep: to tell a schedule from repeats.
+    given: dict[str, list[tuple[float, Any, str]]] = {}
 
     def take(key: str, value: Any, path: str, *, number: bool = True) -> None:
-        if key not in found and value is not None:
-            found[key] = _finite(value, path) if number else value
+        if value is None:
+            return
+        value = _finite(value, path) if number else value
+        given.setdefault(key, []).append((scaled_step, value, path))
+        if key not in found:
+            found[key] = value
             paths[key] = path
 
     for position, step in enumerate(parameters):
         base = f"image.parameters[{position}]"
+        scaled_step = _scaled_step(step, base)
         sampler = step.sampler
         if sampler is not None:
             take("cfg_scale", sampler.cfg_scale, f"{base}.sampler.cfgScale")
@@ -79,6 +93,7 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
             take("noise_type", _enum_name(sampler.noise_type), f"{base}.sampler.noiseType", number=False)
         if step.schedule is not None:
             take("schedule_start", step.schedule.start, f"{base}.schedule.start")
+            take("schedule_end", step.schedule.end, f"{base}.schedule.end")
         if step.guidance is not None:
             for index, instance in enumerate(step.guidance.instances or ()):
                 take(
@@ -86,9 +101,64 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
                     instance.guidance_strength,
                     f"{base}.guidance.instances[{index}].guidanceStrength",
                 )
-    values = StepValues(**found, paths=paths)
+    cfg_schedule = _schedule(given.pop("cfg_scale", []))
+    if cfg_schedule:
+        found["cfg_scale"] = value_at(cfg_schedule, 0.0)
+    _refuse_varying(given)
+    values = StepValues(**found, cfg_schedule=cfg_schedule, paths=paths)
     _check_ranges(values)
     return values
+
+
+def _scaled_step(step: Any, base: str) -> float:
+    scaled = float(getattr(step, "scaled_step", 0.0) or 0.0)
+    if not (math.isfinite(scaled) and 0.0 <= scaled <= 1.0):
+        raise invalid(f"{base}.scaledStep: must be in 0..1 (0 = the first step run, 1 = the last), got {scaled}")
+    return scaled
+
+
+def _schedule(entries: list[tuple[float, Any, str]]) -> tuple[tuple[float, float], ...]:
+    """Keys for a value given at two or more distinct scaledSteps; () when it is one constant."""
+    if len({scaled for scaled, _, _ in entries}) < 2:
+        return ()  # one position: the first value wins, as for every other field
+    by_step: dict[float, tuple[float, str]] = {}
+    for scaled, value, path in entries:
+        if scaled in by_step and by_step[scaled][0] != value:
+            raise invalid(
+                f"{path}: {value:g} at scaledStep {scaled:g}, where {by_step[scaled][1]} already gives "
+                f"{by_step[scaled][0]:g}; give each scaledStep one value"
+            )
+        by_step.setdefault(scaled, (value, path))
+    for scaled, (value, path) in by_step.items():
+        low, high = CFG_SCALE_RANGE
+        if not low <= value <= high:
+            raise invalid(f"{path}: must be in {low:g}..{high:g}, got {value:g}")
+        if value <= 1.0:
+            # Guidance needs the unconditional pass from the first step on: a schedule cannot switch it off.
+            raise invalid(f"{path}: a cfgScale that changes over scaledStep must stay above 1 at every key, got {value:g}")
+    return tuple(sorted((scaled, value) for scaled, (value, _) in by_step.items()))
+
+
+def _refuse_varying(given: Mapping[str, list[tuple[float, Any, str]]]) -> None:
+    """Only cfgScale follows scaledStep; another field given different values at different steps is refused."""
+    for entries in given.values():
+        first_step, first_value, _ = entries[0]
+        for scaled, value, path in entries[1:]:
+            if scaled != first_step and value != first_value:
+                raise invalid(
+                    f"{path}: only sampler.cfgScale can change over scaledStep; this field is "
+                    f"{first_value} at scaledStep {first_step:g} and {value} at {scaled:g}"
+                )
+
+
+def value_at(schedule: Sequence[tuple[float, float]], position: float) -> float:
+    """The scheduled value at ``position`` (0 = first step run, 1 = last): linear between the
+    nearest keys, the first key's value before it and the last key's after it."""
+    if not schedule:
+        raise ValueError("value_at needs at least one key")
+    keys = [key for key, _ in schedule]
+    values = [value for _, value in schedule]
+    return float(np.interp(min(max(position, 0.0), 1.0), keys, values))
 
 
 def _check_range(values: StepValues, name: str, bounds: tuple[float, float]) -> None:
@@ -123,4 +193,5 @@ def _check_ranges(values: StepValues) -> None:
         )
     _check_range(values, "karras_rho", KARRAS_RHO_RANGE)
     _check_range(values, "schedule_start", (0.0, 1.0))
+    _check_range(values, "schedule_end", (0.0, 1.0))
     _check_at_least_zero(values, "guidance_strength")

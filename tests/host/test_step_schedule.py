@@ -1,0 +1,77 @@
+"""Step parameters keyed by scaledStep: the interpolation rule and what is refused."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import pytest
+
+from sfumato import wire
+from sfumato.errors import RpcError
+from sfumato.jobs.step_params import resolve_step_values, value_at
+
+
+def steps(*entries: dict) -> list[wire.StepParameter]:
+    return msgspec.json.decode(msgspec.json.encode(list(entries)), type=list[wire.StepParameter])
+
+
+def test_one_value_or_repeats_at_one_step_are_constant():
+    values = resolve_step_values(steps({"sampler": {"cfgScale": 5}}, {"sampler": {"cfgScale": 9}}))
+    assert values.cfg_scale == 5 and values.cfg_schedule == ()  # first entry wins, as before
+
+
+def test_values_at_several_scaled_steps_make_a_sorted_schedule():
+    values = resolve_step_values(
+        steps({"scaledStep": 1, "sampler": {"cfgScale": 12}}, {"scaledStep": 0.25, "sampler": {"cfgScale": 4}})
+    )
+    assert values.cfg_schedule == ((0.25, 4.0), (1.0, 12.0))
+    assert values.cfg_scale == 4.0  # the value at the first step
+
+
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [(0.0, 4.0), (0.25, 4.0), (0.5, 6.0), (0.625, 7.0), (1.0, 10.0), (1.5, 10.0), (-1.0, 4.0)],
+)
+def test_value_at_is_linear_between_keys_and_flat_outside(position, expected):
+    schedule = ((0.25, 4.0), (0.75, 8.0), (1.0, 10.0))
+    assert value_at(schedule, position) == pytest.approx(expected)
+
+
+def test_value_at_agrees_with_an_independent_piecewise_linear_reference():
+    schedule = ((0.0, 2.0), (0.3, 9.0), (0.8, 3.0))
+    for position in np.linspace(0, 1, 41):
+        # Hand-written reference: find the segment and interpolate.
+        if position >= 0.8:
+            expected = 3.0
+        elif position >= 0.3:
+            expected = 9.0 + (3.0 - 9.0) * (position - 0.3) / 0.5
+        else:
+            expected = 2.0 + (9.0 - 2.0) * position / 0.3
+        assert value_at(schedule, float(position)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("entries", "field", "words"),
+    [
+        (({"scaledStep": 1.5, "sampler": {"cfgScale": 7}},), "image.parameters[0].scaledStep", "0..1"),
+        (({"scaledStep": 0, "sampler": {"cfgScale": 0.5}}, {"scaledStep": 1, "sampler": {"cfgScale": 7}}),
+         "image.parameters[0].sampler.cfgScale", "above 1"),
+        (({"scaledStep": 0, "sampler": {"cfgScale": 7}}, {"scaledStep": 1, "sampler": {"cfgScale": 70}}),
+         "image.parameters[1].sampler.cfgScale", "0..50"),
+        (({"scaledStep": 0.5, "sampler": {"cfgScale": 4}}, {"scaledStep": 0.5, "sampler": {"cfgScale": 5}},
+          {"scaledStep": 1, "sampler": {"cfgScale": 6}}),
+         "image.parameters[1].sampler.cfgScale", "one value"),
+        (({"scaledStep": 0, "sampler": {"eta": 0.1}}, {"scaledStep": 1, "sampler": {"eta": 0.2}}),
+         "image.parameters[1].sampler.eta", "only sampler.cfgScale"),
+        (({"schedule": {"end": 1.2}},), "image.parameters[0].schedule.end", "0..1"),
+    ],
+)
+def test_bad_schedules_name_the_field(entries, field, words):
+    with pytest.raises(RpcError) as caught:
+        resolve_step_values(steps(*entries))
+    assert caught.value.message.startswith(field) and words in caught.value.message
+
+
+def test_schedule_end_is_read():
+    values = resolve_step_values(steps({"schedule": {"start": 0.8, "end": 0.25}}))
+    assert (values.schedule_start, values.schedule_end) == (pytest.approx(0.8), 0.25)
