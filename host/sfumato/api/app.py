@@ -27,6 +27,8 @@ from sfumato.api.openapi import SECURITY_SCHEMES, openapi_plugins
 from sfumato.api.operations import OperationsController
 from sfumato.api.playground import PlaygroundController
 from sfumato.api.rate_limit import rate_limit_middleware
+from sfumato.api.rest_v1.openapi import FilePartSchemaPlugin
+from sfumato.api.rest_v1.routes import RestV1Controller
 from sfumato.api.services import Services
 from sfumato.config import Settings
 from sfumato.plugins import Plugins
@@ -73,7 +75,7 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
     )
     return Litestar(
         route_handlers=[GenerationController, EnginesController, OperationsController, DocsController, PlaygroundController,
-                        EventsController, *(binary.web_routes() if binary else [])],
+                        EventsController, RestV1Controller, *(binary.web_routes() if binary else [])],
         dependencies={"services": Provide(_services, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         # Outermost first: who is calling, then whether they may call now.
@@ -83,7 +85,7 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         lifespan=[lifespan],
         state=State({"services": services}),
         openapi_config=openapi,
-        plugins=openapi_plugins({name: spec.params for name, spec in plugins.adjustments.items()}),
+        plugins=[*openapi_plugins({name: spec.params for name, spec in plugins.adjustments.items()}), FilePartSchemaPlugin()],
         request_max_body_size=settings.limits.max_body_bytes,
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins, allow_headers=["*"], expose_headers=["Retry-After", "grpc-status", "grpc-message"])
         if settings.server.cors_origins

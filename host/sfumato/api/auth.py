@@ -11,6 +11,7 @@ import hmac
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from sfumato.api.errors import status_body
+from sfumato.api.rest_v1.errors import error_body, is_rest_path, rest_name
 from sfumato.errors import Code
 
 # Liveness/readiness probes come from orchestrators that hold no key; the API reference is
@@ -79,7 +80,7 @@ def api_key_middleware(keys: list[str]):  # type: ignore[no-untyped-def]
             try:
                 state[CLIENT_STATE_KEY] = f"key:{_matching_key(scope['headers'], encoded)}"
             except _Refusal as refusal:
-                await _refuse(send, refusal)
+                await _refuse(send, refusal, path)
                 return
             await app(scope, receive, send)
 
@@ -88,8 +89,10 @@ def api_key_middleware(keys: list[str]):  # type: ignore[no-untyped-def]
     return factory
 
 
-async def _refuse(send: Send, refusal: _Refusal) -> None:
-    body = status_body(refusal.code, refusal.message)
+async def _refuse(send: Send, refusal: _Refusal, path: str) -> None:
+    # REST v1 clients read errors as {"id", "name", "message"}.
+    body = error_body(rest_name(refusal.status), refusal.message) if is_rest_path(path) \
+        else status_body(refusal.code, refusal.message)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if refusal.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="sfumato"'))

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 
+from sfumato.api.rest_v1 import errors as rest_v1_errors
 from sfumato.errors import Code, HTTP_STATUS, RpcError
 from sfumato.wire_codec import WireError
 
@@ -63,6 +64,8 @@ def handle_wire_error(_: Request, exc: WireError) -> Response[bytes]:
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response[bytes]:
+    if rest_v1_errors.is_rest_path(request.url.path):  # no /v1 route matched: still the REST error shape
+        return rest_v1_errors.handle_http_exception(request, exc)
     status = exc.status_code
     code = _HTTP_TO_CODE.get(status, Code.UNKNOWN if status >= 500 else Code.INVALID_ARGUMENT)
     headers: dict[str, str] = {}

@@ -14,6 +14,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from sfumato.api.auth import client_of
 from sfumato.api.errors import status_body
+from sfumato.api.rest_v1.errors import error_body, is_rest_path
 from sfumato.errors import Code
 
 # Probes and scrapes come from infrastructure, not API clients.
@@ -62,10 +63,9 @@ def rate_limit_middleware(per_minute: int):  # type: ignore[no-untyped-def]
             if not wait:
                 await app(scope, receive, send)
                 return
-            body = status_body(
-                Code.RESOURCE_EXHAUSTED,
-                f"too many requests: this client may send {per_minute} per minute (quotas.requests_per_minute)",
-            )
+            message = f"too many requests: this client may send {per_minute} per minute (quotas.requests_per_minute)"
+            body = error_body("rate_limit_exceeded", message) if is_rest_path(scope["path"]) \
+                else status_body(Code.RESOURCE_EXHAUSTED, message)
             await send({
                 "type": "http.response.start",
                 "status": 429,
