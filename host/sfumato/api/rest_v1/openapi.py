@@ -50,8 +50,8 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
           "rate_limit_exceeded", "the queue is full (64 jobs waiting, jobs.queue_size); retry later"),
     500: ("An engine failed, or an unexpected error (the message carries an incident id found in the server log).",
           "server_error", "internal error (incident 3f2a9c0d41b7); the server log has the details"),
-    501: ("The engine cannot do what the request asks (a mask, CLIP guidance, …).",
-          "not_implemented", "clip_guidance_preset: this engine has no CLIP guidance; send NONE or leave it out"),
+    501: ("The engine cannot do what the request asks (a mask, a parameter it does not use, …).",
+          "not_implemented", "engine 'upscaler' does not accept masks"),
     503: ("The engine failed to load, or the server is shutting down.",
           "service_unavailable", "the server is shutting down"),
 }

@@ -69,7 +69,8 @@ class GenerationOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
 
     text_prompts: Prompts
     cfg_scale: Annotated[CfgScale, _doc("How strictly the image follows the prompt (default 7)", 7)] | None = None
-    clip_guidance_preset: Annotated[ClipGuidancePreset, _doc("CLIP guidance (default NONE)", "NONE")] | None = None
+    clip_guidance_preset: Annotated[ClipGuidancePreset, _doc(
+        "CLIP guidance (default NONE); a hint that engines without CLIP guidance ignore", "NONE")] | None = None
     sampler: Annotated[Sampler, _doc("Sampler; default: the engine's")] | None = None
     samples: Annotated[Samples, _doc("Images to generate (default 1; 1 with Accept: image/png)", 1)] | None = None
     seed: Annotated[Seed, _doc("Random seed; 0 or absent = random", 0)] | None = None

@@ -155,10 +155,9 @@ def _image_parameters(
         steps = DEFAULT_STEPS
     guidance = None
     preset = options.clip_guidance_preset
-    if preset is not None and preset != "NONE":
-        if not clip_guidance:
-            raise RestError(501, "not_implemented", f"clip_guidance_preset: this engine has no CLIP guidance; "
-                                                    f"send NONE or leave it out (got {preset})")
+    # A hint, as on Stability's service (applied only with samplers that support it): published
+    # examples send FAST_BLUE, so an engine without CLIP guidance runs without it.
+    if preset is not None and preset != "NONE" and clip_guidance:
         guidance = wire.GuidanceParameters(guidance_preset=wire.GuidancePreset(f"GUIDANCE_PRESET_{preset}"))
     step = wire.StepParameter(
         sampler=None if cfg_scale is None else wire.SamplerParameters(cfg_scale=cfg_scale),
