@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sfumato.api.rest_v1.errors import RestError, bad_request
 from sfumato.api.rest_v1.shapes import FilePart
+from sfumato.images import _png_orientation as png_orientation
 from sfumato.wire_codec.depth import check_depth, too_deep
 from sfumato.wire_codec.errors import WireError, client_text
 
@@ -184,7 +185,8 @@ def image_info(name: str, data: bytes) -> ImageInfo:
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+            # Pillow finds a PNG's eXIf chunk only by decoding the pixels; walking the chunks is enough.
+            orientation = png_orientation(data) if image.format == "PNG" else image.getexif().get(_EXIF_ORIENTATION, 1)
             has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
             kind = image.format or "unknown"
     except UnidentifiedImageError:

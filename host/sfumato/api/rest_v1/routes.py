@@ -31,6 +31,7 @@ from sfumato.api.rest_v1.shapes import (
 )
 from sfumato.api.services import Services
 from sfumato.engine_pool import EngineSlot
+from sfumato.errors import RpcError
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.state import ImageResult, JobState
 
@@ -68,18 +69,24 @@ async def _results(state: JobState) -> list[ImageResult]:
     return sorted(results, key=lambda result: result.index)
 
 
-async def _generate(request: Request, services: Services, wire_request: wire.Request, samples: int) -> Response[bytes]:
+async def _generate(
+    request: Request, services: Services, wire_request: wire.Request, samples: int, image_field: str = "init_image"
+) -> Response[bytes]:
     """Run ``wire_request`` through the job core and answer in the format the client accepts."""
     want_png = request.accept.best_match([JSON, PNG], default=JSON) == PNG
     if want_png and samples != 1:
         raise RestError(400, "invalid_samples", f"samples: must be 1 with Accept: image/png (one PNG per response), "
                                                 f"got {samples}; ask for application/json to get several")
     cancel = CancelToken()
-    state = await _unless_disconnected(
-        request,
-        services.accept(wire_request, client=client_of(request.scope), cancel=cancel),
-        lambda: cancel.cancel("the client disconnected"),
-    )
+    try:
+        state = await _unless_disconnected(
+            request,
+            services.accept(wire_request, client=client_of(request.scope), cancel=cancel),
+            lambda: cancel.cancel("the client disconnected"),
+        )
+    except RpcError as exc:  # name the form field, not the prompt the core saw
+        raise RpcError(exc.code, translate.rest_paths(exc.message, wire_request, image_field),
+                       retry_after_seconds=exc.retry_after_seconds) from exc
     results = await _unless_disconnected(
         request, _results(state), lambda: services.scheduler.cancel(state, "the client disconnected")
     )
@@ -167,7 +174,7 @@ class RestV1Controller(Controller):
             raise RestError(404, "not_found", f"engine_id: {engine_id!r} is not an upscaling engine; upscaling "
                                               f"engines: {', '.join(known) or 'none on this server'}")
         wire_request = translate.upscale(engine_id, data, upscalers[0])
-        return await _generate(request, services, wire_request, 1)
+        return await _generate(request, services, wire_request, 1, image_field="image")
 
     @get("/engines/list", summary="List engines", responses=error_responses(401, 429, 500),
          description="The engines this server offers, as a bare array (type is PICTURE for image engines).")

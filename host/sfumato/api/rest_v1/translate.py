@@ -8,6 +8,7 @@ and the engine refuses it if it would ignore it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -79,6 +80,23 @@ def upscale(engine_id: str, options: UpscaleOptions, upscaler: str) -> wire.Requ
 
 
 _UPSCALERS = {member.value for member in wire.Upscaler}
+_PROMPT_PATH = re.compile(r"^prompt\[(\d+)\](?:\.artifact(?:\.binary)?)?")
+
+
+def rest_paths(message: str, request: wire.Request, image_field: str) -> str:
+    """``message`` with a leading ``prompt[i]…`` path renamed to the REST field it came from."""
+    match = _PROMPT_PATH.match(message)
+    if match is None or int(match[1]) >= len(request.prompt):
+        return message
+    index = int(match[1])
+    prompt = request.prompt[index]
+    if prompt.artifact is None:
+        field = f"text_prompts[{index}]"
+    elif prompt.artifact.type == wire.ArtifactType.ARTIFACT_MASK:
+        field = "init_image" if prompt.artifact.adjustments and prompt.artifact.adjustments[0].channels else "mask_image"
+    else:
+        field = image_field
+    return field + message[match.end():]
 
 
 def _prompts(text_prompts: list[TextPrompt]) -> list[wire.Prompt]:
