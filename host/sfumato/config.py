@@ -110,8 +110,10 @@ class EventSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     preview_min_interval_ms: float = 250.0
     # The longer side of a preview image, in pixels.
     preview_max_side: int = 256
-    # A finished job's events can be replayed this long after it ended.
+    # A finished job's events can be replayed this long after it ended…
     retention_seconds: float = 600.0
+    # …and at most this many jobs' events are kept (the oldest go first); on the backbone, the backbone keeps them.
+    max_retained_jobs: int = 10_000
     # SSE streams open at once, all clients; beyond it 429.
     max_listeners: int = 2000
 
@@ -203,7 +205,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 DEFAULT_CONFIG = """
 # The embedded default: a GPU-free test engine, plus a tiny random-weight
-# diffusers model when the sfumato-diffusers plugin is installed.
+# diffusers model when the sfumato-diffusers plugin is installed, and two
+# upscalers when sfumato-upscale is.
 skip_missing_kinds = true
 
 [server]
@@ -226,6 +229,27 @@ default_steps = 4
 max_width = 512
 max_height = 512
 max_pixels = 262144
+
+[[engines]]
+id = "rgb-upscaler"
+kind = "rgb-upscale"
+name = "RGB upscaler (Lanczos)"
+description = "UPSCALER_RGB: enlarges the init image ×1 to ×8 with Lanczos resampling (no model, no GPU)."
+[engines.limits]
+max_width = 4096
+max_height = 4096
+max_pixels = 16777216
+
+[[engines]]
+id = "tiny-upscaler"
+kind = "esrgan"
+model = "tiny-upscaler"
+name = "Tiny ESRGAN upscaler (smoke test)"
+description = "A tiny random-weight RealESRGAN ×4 network through spandrel: exercises the real UPSCALER_ESRGAN path, upscales into noise, not detail."
+[engines.limits]
+max_width = 2048
+max_height = 2048
+max_pixels = 4194304
 """
 
 # Environment overrides: variable → (section, key, type).
@@ -344,6 +368,7 @@ def _check(settings: Settings, source: str) -> None:
         "events.preview_every_steps": events.preview_every_steps,
         "events.preview_max_side": events.preview_max_side,
         "events.retention_seconds": events.retention_seconds,
+        "events.max_retained_jobs": events.max_retained_jobs,
         "events.max_listeners": events.max_listeners,
         "webhooks.max_attempts": webhooks.max_attempts,
         "webhooks.timeout_seconds": webhooks.timeout_seconds,

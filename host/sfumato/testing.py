@@ -62,6 +62,8 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log_path: Path
     api_key: str | None = None
+    # host:port of the native gRPC server (when [grpc] is enabled).
+    grpc_target: str = ""
 
     def client(self, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -130,6 +132,8 @@ def start_server(
         command += ["--only-plugins", ",".join(dict.fromkeys([*plugins, *BUILTIN_PLUGINS]))]
     environment = dict(os.environ, **(env or {}))
     environment.setdefault("SFUMATO_CACHE_DIR", str(tmp_dir / "cache"))
+    # Servers started side by side must not all claim the default gRPC port.
+    environment.setdefault("SFUMATO_GRPC_PORT", str(free_port()))
     if test_controls:
         environment.setdefault("SFUMATO_TEST_CONTROLS", "1")
     if api_key:
@@ -137,7 +141,8 @@ def start_server(
     log_path = tmp_dir / f"server-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
-    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path, api_key)
+    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path, api_key,
+                           grpc_target=f"127.0.0.1:{environment['SFUMATO_GRPC_PORT']}")
     deadline = time.monotonic() + timeout
     probe = "/readyz" if wait_ready else "/healthz"
     while True:

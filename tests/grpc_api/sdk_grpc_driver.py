@@ -1,0 +1,58 @@
+"""Drives stability-sdk 0.8.6's StabilityInference (unmodified) against a server.
+
+Runs under the sdk venv's Python, as a subprocess. stdin: one JSON object
+``{"host", "key", "engine", "calls": [{"name", "prompt", "kwargs", "init_png", "mask_png"}]}``
+(PNG bytes in base64; kwargs are generate()'s, ``sampler`` by enum name). stdout: one JSON
+line per call, ``{"name", "artifacts": [{"type", "mime", "seed", "index", "finish_reason",
+"binary"}]}`` or ``{"name", "error": {"code", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+
+import grpc
+from PIL import Image
+from stability_sdk.client import StabilityInference
+from stability_sdk.interfaces.gooseai.generation import generation_pb2 as generation
+
+
+def _image(data: str | None) -> Image.Image | None:
+    return Image.open(io.BytesIO(base64.b64decode(data))) if data else None
+
+
+def run_call(client: StabilityInference, call: dict) -> dict:
+    kwargs = dict(call.get("kwargs", {}))
+    if "sampler" in kwargs:
+        kwargs["sampler"] = generation.DiffusionSampler.Value(kwargs["sampler"])
+    artifacts = []
+    try:
+        for answer in client.generate(
+            call["prompt"], init_image=_image(call.get("init_png")), mask_image=_image(call.get("mask_png")), **kwargs
+        ):
+            for artifact in answer.artifacts:
+                artifacts.append({
+                    "type": generation.ArtifactType.Name(artifact.type),
+                    "mime": artifact.mime,
+                    "seed": artifact.seed,
+                    "index": artifact.index,
+                    "finish_reason": generation.FinishReason.Name(artifact.finish_reason),
+                    "binary": base64.b64encode(artifact.binary).decode(),
+                })
+    except grpc.RpcError as error:
+        return {"name": call["name"], "error": {"code": error.code().name, "details": error.details()}}
+    return {"name": call["name"], "artifacts": artifacts}
+
+
+def main() -> None:
+    job = json.load(sys.stdin)
+    client = StabilityInference(host=job["host"], key=job["key"], engine=job["engine"], wait_for_ready=False)
+    for call in job["calls"]:
+        print(json.dumps(run_call(client, call)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
