@@ -10,9 +10,9 @@ export VIRTUAL_ENV := $(VENV)
 DEPS_HASH := $(shell (echo $(CURDIR); cat pyproject.toml plugins/*/pyproject.toml docs/example-plugin/pyproject.toml) 2>/dev/null | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 SDK_STAMP := $(SDK_VENV)/.stability-sdk-0.8.6
-PLUGINS := plugins/sfumato-diffusers docs/example-plugin
+PLUGINS := plugins/sfumato-diffusers plugins/sfumato-upscale docs/example-plugin
 
-.PHONY: setup build serve test test-fast rust-test lint bench sdk-venv browser clean-venv
+.PHONY: setup build serve test test-fast rust-test lint bench sdk-venv browser clean-venv dist
 
 setup: $(DEPS_STAMP) build
 
@@ -20,7 +20,8 @@ $(DEPS_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip "maturin>=1.8,<2"
 	$(BIN)/maturin develop --release --extras test --quiet
-	for plugin in $(PLUGINS); do $(BIN)/pip install --quiet -e $$plugin || exit 1; done
+# uv (from the test extra) keeps torch in its cache: tests/dist installs it again from there.
+	for plugin in $(PLUGINS); do $(BIN)/uv pip install --quiet -e $$plugin || exit 1; done
 	rm -f $(VENV)/.deps-* && touch $@
 
 # Rebuilds the native extension when the crate changed (incremental, seconds when not).
@@ -33,6 +34,10 @@ $(SDK_STAMP):
 	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
 	$(SDK_VENV)/bin/pip install --quiet "stability-sdk==0.8.6"
 	touch $@
+
+# Release artifacts in dist/: sfumato's abi3 wheel and sdist, a wheel and an sdist per plugin.
+dist: $(DEPS_STAMP)
+	$(BIN)/python tests/dist/build_dists.py dist
 
 serve: setup
 	$(BIN)/sfumato serve

@@ -126,6 +126,8 @@ def _default_sampler_problem(slot: EngineSlot, position: int) -> str | None:
     except Exception as exc:  # a broken describe() fails the engine, not the server
         log.exception("engine %s: describe() failed", slot.id)
         return f"describe() of {slot.culprit} failed: {type(exc).__name__}: {exc}"
+    if description.upscalers and not description.samplers:
+        return None  # an upscale-only engine runs no sampler
     # Requests may name any sampler registered for the kind; ListEngines shows those the engine lists.
     offered = [name for name in description.samplers if name in slot.samplers] or sorted(slot.samplers)
     if description.default_sampler in offered:

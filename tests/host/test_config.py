@@ -7,9 +7,9 @@ import pytest
 from sfumato.config import ConfigError, load_settings
 
 
-def test_embedded_default_has_test_pattern_and_tiny_sd():
+def test_embedded_default_has_test_pattern_tiny_sd_and_upscalers():
     settings = load_settings(environ={})
-    assert [e.id for e in settings.engines] == ["test-pattern", "tiny-sd"]
+    assert [e.id for e in settings.engines] == ["test-pattern", "tiny-sd", "rgb-upscaler", "tiny-upscaler"]
     assert settings.server.host == "127.0.0.1"
     assert settings.skip_missing_kinds is True
 

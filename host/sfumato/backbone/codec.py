@@ -24,6 +24,7 @@ from msgspec import Meta
 from sfumato.errors import Code
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.job import GenerationJob, HiresSettings, LoraInput, SamplerSettings, WeightedText
+from sfumato.jobs.outputs import OutputArtifact
 from sfumato.jobs.state import ImageResult
 
 FORMAT_VERSION = 1
@@ -57,6 +58,8 @@ class ArrayPayload(_Part):
 class WeightedTextPayload(_Part):
     text: str
     weight: float
+    tokens: list[Uint32] | None = None
+    tokenizer_id: str | None = None
 
 
 class LoraPayload(_Part):
@@ -104,6 +107,21 @@ class JobPayload(_Message, tag="job"):
     hires: HiresPayload | None
     tiling: bool
     extensions: dict[str, ExtensionValue]
+    upscaler: str | None = None
+    requested_type: str = "ARTIFACT_IMAGE"
+    init_latent: ArrayPayload | None = None
+    schedule_end: float = 0.0
+    cfg_schedule: list[tuple[float, float]] = []
+
+
+class OutputPayload(_Part):
+    type: str
+    tensor: ArrayPayload | None = None
+    tokens: list[tuple[Uint32, str]] | None = None
+    tokenizer_id: str | None = None
+    text: str | None = None
+    mime: str = ""
+    flagged: bool = False
 
 
 class ImageResultPayload(_Message, tag="image"):
@@ -112,6 +130,7 @@ class ImageResultPayload(_Message, tag="image"):
     png: bytes
     filtered: bool
     created_ms: int
+    outputs: list[OutputPayload] = []
 
 
 class JobEnd(_Message, tag="end"):
@@ -193,6 +212,11 @@ def _check_image(array: np.ndarray, where: str) -> None:
         raise ValueError(f"{where}: expected uint8 H×W×3 or H×W×4, got {array.dtype} {list(array.shape)}")
 
 
+def _check_latent(array: np.ndarray, where: str) -> None:
+    if array.dtype.name != "float32" or array.ndim != 3:
+        raise ValueError(f"{where}: expected float32 C×h×w, got {array.dtype} {list(array.shape)}")
+
+
 def _check_mask(array: np.ndarray, where: str) -> None:
     if array.dtype.name != "float32" or array.ndim != 2:
         raise ValueError(f"{where}: expected float32 H×W, got {array.dtype} {list(array.shape)}")
@@ -233,7 +257,15 @@ def _optional_float(value: float | None) -> float | None:
 
 
 def _texts_payload(texts: list[WeightedText]) -> list[WeightedTextPayload]:
-    return [WeightedTextPayload(text=fragment.text, weight=float(fragment.weight)) for fragment in texts]
+    return [
+        WeightedTextPayload(
+            text=fragment.text,
+            weight=float(fragment.weight),
+            tokens=None if fragment.tokens is None else list(fragment.tokens),
+            tokenizer_id=fragment.tokenizer_id,
+        )
+        for fragment in texts
+    ]
 
 
 def _extension_value(name: str, value: Any) -> ExtensionValue:
@@ -306,6 +338,11 @@ def encode_job(job: GenerationJob) -> bytes:
         hires=None if job.hires is None else HiresPayload(job.hires.enable, float(job.hires.oos_fraction)),
         tiling=job.tiling,
         extensions=_extensions_payload(job.extensions),
+        upscaler=job.upscaler,
+        requested_type=job.requested_type,
+        init_latent=_optional_image_payload(job.init_latent, "init_latent", _check_latent),
+        schedule_end=float(job.schedule_end),
+        cfg_schedule=[(float(position), float(value)) for position, value in job.cfg_schedule],
     )
     return _encode(payload, "job")
 
@@ -337,7 +374,15 @@ def _sampler(payload: SamplerPayload) -> SamplerSettings:
 
 
 def _texts(payloads: list[WeightedTextPayload]) -> list[WeightedText]:
-    return [WeightedText(text=fragment.text, weight=fragment.weight) for fragment in payloads]
+    return [
+        WeightedText(
+            text=fragment.text,
+            weight=fragment.weight,
+            tokens=None if fragment.tokens is None else tuple(fragment.tokens),
+            tokenizer_id=fragment.tokenizer_id,
+        )
+        for fragment in payloads
+    ]
 
 
 def decode_job(data: bytes) -> GenerationJob:
@@ -367,6 +412,11 @@ def decode_job(data: bytes) -> GenerationJob:
             hires=None if payload.hires is None else HiresSettings(payload.hires.enable, payload.hires.oos_fraction),
             tiling=payload.tiling,
             extensions=payload.extensions,
+            upscaler=payload.upscaler,
+            requested_type=payload.requested_type,
+            init_latent=_optional_image(payload.init_latent, "init_latent", _check_latent),
+            schedule_end=payload.schedule_end,
+            cfg_schedule=tuple((position, value) for position, value in payload.cfg_schedule),
             cancel=CancelToken(),
         )
     except ValueError as exc:
@@ -383,8 +433,35 @@ def encode_result(result: ImageResult) -> bytes:
         png=result.png,
         filtered=result.filtered,
         created_ms=_int(result.created_ms, "created_ms"),
+        outputs=[_output_payload(output, position) for position, output in enumerate(result.outputs)],
     )
     return _encode(payload, "image result")
+
+
+def _output_payload(output: OutputArtifact, position: int) -> OutputPayload:
+    where = f"outputs[{position}]"
+    return OutputPayload(
+        type=output.type,
+        tensor=None if output.tensor is None else _array_payload(output.tensor, where + ".tensor"),
+        tokens=None if output.tokens is None else [(_int(i, where), str(text)) for i, text in output.tokens],
+        tokenizer_id=output.tokenizer_id,
+        text=output.text,
+        mime=output.mime,
+        flagged=output.flagged,
+    )
+
+
+def _output(payload: OutputPayload, position: int) -> OutputArtifact:
+    where = f"outputs[{position}]"
+    return OutputArtifact(
+        type=payload.type,
+        tensor=None if payload.tensor is None else _array(payload.tensor, where + ".tensor"),
+        tokens=None if payload.tokens is None else tuple((i, text) for i, text in payload.tokens),
+        tokenizer_id=payload.tokenizer_id,
+        text=payload.text,
+        mime=payload.mime,
+        flagged=payload.flagged,
+    )
 
 
 def _result(payload: ImageResultPayload) -> ImageResult:
@@ -394,6 +471,7 @@ def _result(payload: ImageResultPayload) -> ImageResult:
         png=payload.png,
         filtered=payload.filtered,
         created_ms=payload.created_ms,
+        outputs=tuple(_output(output, position) for position, output in enumerate(payload.outputs)),
     )
 
 

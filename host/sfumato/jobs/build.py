@@ -19,10 +19,12 @@ from sfumato.config import LimitSettings
 from sfumato.engines import EngineDescription, EngineLimits
 from sfumato.errors import Code, RpcError, invalid, unimplemented
 from sfumato.images import mask_plane, to_rgb
+from sfumato.jobs import outputs
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.job import GenerationJob, HiresSettings, SamplerSettings
 from sfumato.jobs.prompts import split_prompts
 from sfumato.jobs.step_params import DEFAULT_CFG_SCALE, DEFAULT_STRENGTH_WITH_INIT, StepValues, resolve_step_values
+from sfumato.jobs.upscale import refuse_sampler_values, requested_upscaler, upscale_size
 from sfumato.records import AdjustmentSpec, ExtensionParam, SamplerSpec
 from sfumato.wire_codec.errors import client_text
 
@@ -49,9 +51,7 @@ def build_job(
     cancel: CancelToken | None = None,
 ) -> GenerationJob:
     request_id = _request_id(request.request_id, input_limits)
-    requested = _enum(request.requested_type)
-    if requested not in IMAGE_TYPES:
-        raise unimplemented(f"requestedType: {requested} is not supported; this server generates images (ARTIFACT_IMAGE)")
+    requested = _requested_type(_enum(request.requested_type), description, engine_id)
     image = request.image
     if image is None:
         image = _EmptyImageParameters()
@@ -66,11 +66,21 @@ def build_job(
         raise unimplemented(f"engine {engine_id!r} does not accept masks")
     if split.loras and not description.supports_lora:
         raise unimplemented(f"engine {engine_id!r} does not accept LoRA artifacts")
+    if split.init_latent is not None and split.init_image is not None:
+        raise invalid(f"{split.init_latent_path}: send an init image or an initial latent, not both")
+    if requested == outputs.MASK and split.mask is None:
+        raise invalid("requestedType: ARTIFACT_MASK returns the final composite mask; this request sends no mask (ARTIFACT_MASK prompt)")
+    _check_token_prompts(split.positive + split.negative, description, engine_id)
 
-    width, height = _size(image, split.init_image, description, limits)
+    upscaler = requested_upscaler(image, description, engine_id)
+    if upscaler is not None:
+        width, height = upscale_size(image, split.init_image, description, limits)
+    else:
+        width, height = _size(image, split.init_image, description, limits, latent_size(split, description, engine_id))
     seeds = _seeds(image, limits, input_limits)
     steps = _steps(image, description, limits)
-    sampler_name = _sampler_name(image, description, samplers, engine_id)
+    # An upscale job runs no sampler: it keeps the engine's default name.
+    sampler_name = description.default_sampler if upscaler else _sampler_name(image, description, samplers, engine_id)
     values = resolve_step_values(image.parameters or ())
     _check_uses(request, image, values, description, engine_id)
     sampler = SamplerSettings(
@@ -85,18 +95,25 @@ def build_job(
         karras_rho=values.karras_rho,
         noise_type=values.noise_type,
     )
-    _check_sampler_support(sampler, samplers[sampler_name], values.paths)
+    if upscaler is not None:
+        refuse_sampler_values(values, upscaler)
+    else:
+        _check_sampler_support(sampler, samplers[sampler_name], values.paths)
 
     init_image = mask = composite_mask = None
-    if split.init_image is not None:
+    if split.init_image is not None and upscaler is not None:
+        init_image = to_rgb(split.init_image)  # the upscaler's input, at its own size
+    elif split.init_image is not None:
         init_image = _fit(to_rgb(split.init_image), width, height, "lanczos")
     if split.mask is not None:
         mask = mask_plane(_fit(split.mask, width, height, "bilinear"))
         composite_mask = mask_plane(_fit(split.composite_mask, width, height, "bilinear"))
+    has_init = init_image is not None or split.init_latent is not None
     if values.schedule_start is not None:
         strength = values.schedule_start
     else:
-        strength = DEFAULT_STRENGTH_WITH_INIT if init_image is not None else 1.0
+        strength = DEFAULT_STRENGTH_WITH_INIT if has_init else 1.0
+    schedule_end = _schedule_end(values, strength if has_init else 1.0, steps)
 
     clip_guidance = values.guidance_strength or 0.0
     if clip_guidance > 0 and not description.supports_clip_guidance:
@@ -136,7 +153,86 @@ def build_job(
         tiling=tiling,
         extensions=_extensions(image, description.extensions, engine_id, test_controls),
         cancel=cancel,
+        requested_type=requested,
+        init_latent=split.init_latent,
+        schedule_end=schedule_end,
+        cfg_schedule=values.cfg_schedule,
+        upscaler=upscaler,
     )
+
+
+def _requested_type(requested: str | None, description: EngineDescription, engine_id: str) -> str:
+    if requested in IMAGE_TYPES:
+        return outputs.IMAGE
+    if requested == outputs.MASK:
+        return requested
+    if requested not in outputs.ENGINE_OUTPUT_TYPES:
+        raise unimplemented(
+            f"requestedType: {requested} is not something this server returns (it returns ARTIFACT_IMAGE, "
+            f"ARTIFACT_MASK and, where the engine can, {', '.join(outputs.ENGINE_OUTPUT_TYPES)})"
+        )
+    if requested not in description.output_types:
+        offered = ", ".join(sorted(description.output_types)) or "no other type"
+        raise unimplemented(
+            f"requestedType: engine {engine_id!r} cannot return {requested}; it returns ARTIFACT_IMAGE, "
+            f"ARTIFACT_MASK (of a request with a mask) and {offered}"
+        )
+    return requested
+
+
+def latent_size(split: Any, description: EngineDescription, engine_id: str) -> tuple[int, int] | None:
+    """The (width, height) in pixels an initial latent stands for; None without one."""
+    latent = split.init_latent
+    if latent is None:
+        return None
+    path = split.init_latent_path
+    if description.latent_channels is None or description.latent_scale is None:
+        raise unimplemented(f"{path}: engine {engine_id!r} does not take latents as input")
+    if latent.shape[0] != description.latent_channels:
+        raise invalid(
+            f"{path}.tensor.shape: engine {engine_id!r} has {description.latent_channels} latent channels, "
+            f"the tensor has {latent.shape[0]} (shape [channels, height, width])"
+        )
+    return latent.shape[2] * description.latent_scale, latent.shape[1] * description.latent_scale
+
+
+def _check_token_prompts(fragments: list[Any], description: EngineDescription, engine_id: str) -> None:
+    for fragment in fragments:
+        if fragment.tokens is None:
+            continue
+        if not description.supports_token_prompts:
+            raise unimplemented(f"prompt.tokens: engine {engine_id!r} takes prompts as text only")
+        known = description.tokenizer_id
+        if fragment.tokenizer_id and known is not None and fragment.tokenizer_id != known:
+            raise invalid(
+                f"prompt.tokens.tokenizerId: {client_text(fragment.tokenizer_id)} is not the tokenizer of engine "
+                f"{engine_id!r} ({known}); send ids for that one, or text"
+            )
+        if description.vocabulary_size is None:
+            continue
+        outside = [token for token in fragment.tokens if token >= description.vocabulary_size]
+        if outside:
+            raise invalid(
+                f"prompt.tokens: token id {outside[0]} is outside the vocabulary of engine {engine_id!r} "
+                f"(ids 0..{description.vocabulary_size - 1})"
+            )
+
+
+def _schedule_end(values: StepValues, start: float, steps: int) -> float:
+    """schedule.end, checked to leave at least one step: of ``steps``, ``int(steps·start)`` are in range
+    and the last ``int(steps·end)`` of the whole schedule are not run."""
+    end = values.schedule_end
+    if end is None or end == 0:
+        return 0.0
+    path = values.path("schedule_end")
+    if end >= start:
+        raise invalid(f"{path}: {end:g} must be below schedule.start ({start:g}): the schedule runs from start down to end")
+    if int(steps * start) - int(steps * end) < 1:
+        raise invalid(
+            f"{path}: with {steps} steps, schedule.start {start:g} and end {end:g} leave no step to run "
+            "(use more steps or a smaller end)"
+        )
+    return float(end)
 
 
 def _check_uses(
@@ -202,9 +298,24 @@ class _EmptyImageParameters:
     parameters: tuple[Any, ...] = ()
 
 
-def _size(image: Any, init: np.ndarray | None, description: EngineDescription, limits: EngineLimits) -> tuple[int, int]:
+def _size(
+    image: Any,
+    init: np.ndarray | None,
+    description: EngineDescription,
+    limits: EngineLimits,
+    latent: tuple[int, int] | None = None,
+) -> tuple[int, int]:
     width = image.width
     height = image.height
+    if latent is not None:
+        # A latent cannot be resized: it fixes the size.
+        for name, given, implied in (("width", width, latent[0]), ("height", height, latent[1])):
+            if given is not None and int(given) != implied:
+                raise invalid(
+                    f"image.{name}: {given} does not match the initial latent, which makes {implied} pixels; "
+                    f"leave image.{name} unset or send a latent of that size"
+                )
+        width, height = latent
     if init is not None:
         width = init.shape[1] if width is None else width
         height = init.shape[0] if height is None else height

@@ -17,6 +17,9 @@ class WeightedText:
 
     text: str
     weight: float = 1.0
+    # A token prompt (prompt.tokens): ids for the engine's tokenizer, used instead of ``text``.
+    tokens: tuple[int, ...] | None = None
+    tokenizer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,16 @@ class GenerationJob:
     tiling: bool = False
     extensions: dict[str, Any] = field(default_factory=dict)
     cancel: CancelToken = field(default_factory=CancelToken)
+    # requestedType: ARTIFACT_IMAGE, or a non-image type (sfumato.jobs.outputs).
+    requested_type: str = "ARTIFACT_IMAGE"
+    # An initial latent (ARTIFACT_LATENT/ARTIFACT_TENSOR prompt): C×h×w float32, used instead of init_image.
+    init_latent: np.ndarray | None = None
+    # schedule.end: stop when this fraction of the schedule is left (0 = denoise fully).
+    schedule_end: float = 0.0
+    # cfgScale keyed by scaledStep, sorted: ((position 0..1, value), ...); empty = constant sampler.cfg_scale.
+    cfg_schedule: tuple[tuple[float, float], ...] = ()
+    # image.transform.upscaler of an upscale job: init_image is then at its own size, not width×height.
+    upscaler: str | None = None
 
     @property
     def samples(self) -> int:
@@ -121,6 +134,7 @@ class GenerationJob:
             "tiling": self.tiling,
             "hires": None if self.hires is None else [self.hires.enable, self.hires.oos_fraction],
             "extensions": self.extensions,
+            "upscaler": self.upscaler,
         }
 
 
@@ -147,3 +161,5 @@ class GeneratedImage:
     pixels: np.ndarray
     filtered: bool = False
     info: dict[str, Any] = field(default_factory=dict)
+    # Non-image results for a job whose requested_type asks for them (sfumato.jobs.outputs).
+    outputs: tuple[Any, ...] = ()
