@@ -287,6 +287,8 @@ def _output_path(base: Path, index: int, total: int) -> Path:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from sfumato.cli_progress import GenerateProgress
+
     output = Path(args.output)
     for path in (args.init_image, args.mask):
         if path and not Path(path).is_file():
@@ -300,26 +302,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
             return _fail_response(response)
         handle = response.json()
         try:
-            while True:
-                response = client.post("/grpcgateway/asyncResult", json=handle)
-                if response.status_code != 200:
-                    return _fail_response(response)
-                result = response.json()
-                for answer in result.get("answer", []):
-                    for artifact in answer.get("artifacts", []):
-                        path = _output_path(output, int(artifact.get("index", 0)), args.samples)
-                        path.write_bytes(base64.b64decode(artifact["binary"]))
-                        written += 1
-                        print(f"\n  wrote {path} (seed {artifact.get('seed', 0)})", file=sys.stderr)
-                elapsed = time.monotonic() - started
-                print(f"\r{written}/{args.samples} images, {elapsed:5.1f}s", end="", file=sys.stderr, flush=True)
-                if result.get("complete"):
-                    status = result.get("status") or {}
-                    print(file=sys.stderr)
-                    if status.get("code", 0):
-                        print(f"sfumato: generation failed: {status.get('message')} (code {status['code']})", file=sys.stderr)
-                        return 1
-                    return 0
+            with GenerateProgress(client, handle["asyncHandle"], args.samples) as progress:
+                while True:
+                    response = client.post("/grpcgateway/asyncResult", json=handle)
+                    if response.status_code != 200:
+                        return _fail_response(response)
+                    result = response.json()
+                    for answer in result.get("answer", []):  # each image is written as it arrives
+                        for artifact in answer.get("artifacts", []):
+                            path = _output_path(output, int(artifact.get("index", 0)), args.samples)
+                            path.write_bytes(base64.b64decode(artifact["binary"]))
+                            written += 1
+                            progress.wrote(str(path), artifact.get("seed", 0))
+                    if result.get("complete"):
+                        break
+            status = result.get("status") or {}
+            print(f"{written}/{args.samples} images in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            if status.get("code", 0):
+                print(f"sfumato: generation failed: {status.get('message')} (code {status['code']})", file=sys.stderr)
+                return 1
+            return 0
         except KeyboardInterrupt:
             client.post("/grpcgateway/asyncCancel", json=handle)
             print("\ncancelled", file=sys.stderr)

@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import numpy as np
 from conftest import KEY_A, KEY_B
 from events_sse import read_events
 from PIL import Image
@@ -22,8 +23,8 @@ def _async(server, body, key=KEY_A) -> dict:
     return response.json()
 
 
-def _slow(steps=5, delay=20, samples=1, request_id=None, **extensions):
-    builder = RequestBuilder().prompt("events").size(32, 32).steps(steps).samples(samples).seeds(7)
+def _slow(steps=5, delay=20, samples=1, request_id=None, size=(32, 32), **extensions):
+    builder = RequestBuilder().prompt("events").size(*size).steps(steps).samples(samples).seeds(7)
     builder = builder.extension("step_delay_ms", delay)
     for name, value in extensions.items():
         builder = builder.extension(name, value)
@@ -125,7 +126,7 @@ def test_heartbeats_keep_a_quiet_stream_alive(events_server):
 
 
 def test_previews_on_request_are_decodable_images_of_the_promised_size(events_server):
-    handle = _async(events_server, _slow(steps=4, delay=30, samples=1))
+    handle = _async(events_server, _slow(steps=8, delay=100, samples=1, size=(128, 96)))
     received = read_events(events_server.url, handle["asyncHandle"], api_key=KEY_A, previews=True)
     previews = received.named("preview")
     assert previews, received.names()
@@ -134,7 +135,11 @@ def test_previews_on_request_are_decodable_images_of_the_promised_size(events_se
         assert set(data) == {"step", "mime", "width", "height", "image", "index"}
         image = Image.open(io.BytesIO(base64.b64decode(data["image"])))
         assert image.format == "JPEG" and data["mime"] == "image/jpeg"
-        assert image.size == (data["width"], data["height"]) == (32, 32)  # max_side 64 leaves 32² as is
-        assert data["index"] == 0 and 1 <= data["step"] <= 4
-    # The last preview is the finished pattern fading in: close to the answer itself.
-    assert previews[-1].data["step"] >= previews[0].data["step"]
+        assert image.size == (data["width"], data["height"]) == (64, 48)  # preview_max_side = 64
+        assert data["index"] == 0 and 1 <= data["step"] <= 8
+    assert len(previews) >= 5, "one per step once the listener is there (no time throttle in this config)"
+    # test-pattern's previews fade the pattern in from grey: later ones have more contrast.
+    contrast = [np.asarray(Image.open(io.BytesIO(base64.b64decode(p.data["image"])))).std() for p in previews]
+    assert contrast[-1] > contrast[0]
+    replay = read_events(events_server.url, handle["asyncHandle"], api_key=KEY_A, previews=True)
+    assert not replay.named("preview"), "a finished job replays without its previews"

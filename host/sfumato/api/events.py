@@ -76,10 +76,10 @@ class EventsController(Controller):
                 raise _not_found(job_id)
             source = reader.follow(found, after, previews=bool(previews), heartbeat=heartbeat)
         else:
-            state = services.directory.get(client, job_id)
-            if state is None:
+            events = services.directory.get(client, job_id)
+            if events is None:
                 raise _not_found(job_id)
-            source = state.events.follow(after, previews=bool(previews), heartbeat=heartbeat)
+            source = events.follow(after, previews=bool(previews), heartbeat=heartbeat)
         listeners.admit()
 
         async def frames() -> AsyncIterator[bytes]:

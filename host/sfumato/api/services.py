@@ -75,7 +75,7 @@ class Services:
         image_work = ImageWorkBudget(
             slots=limits.image_work_slots, max_bytes=limits.image_work_bytes, wait_seconds=limits.image_work_wait_seconds
         )
-        directory = JobDirectory(settings.events.retention_seconds)
+        directory = JobDirectory(settings.events.retention_seconds, settings.events.max_retained_jobs)
         scheduler.preview_settings = PreviewSettings(
             every_steps=settings.events.preview_every_steps,
             min_interval_ms=settings.events.preview_min_interval_ms,
@@ -169,7 +169,7 @@ class Services:
                 state = self._prepare(request, slot, received, loop, cancel)
             state.client = client
             state = await self.scheduler.enqueue(state, slot, client, request.request_id or "")
-            self.directory.add(client, state.job.request_id, state)
+            self.directory.add(client, state.job.request_id, state.events)
             if webhook_url is not None and self.webhooks is not None:
                 self.webhooks.watch(state, webhook_url)
             admitted(state)

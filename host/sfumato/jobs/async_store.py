@@ -73,7 +73,7 @@ class AsyncStore:
         handle = uuid.uuid4().hex
         self._entries[handle] = _Entry(state)
         if self.directory is not None:
-            self.directory.add(state.client, handle, state)
+            self.directory.add(state.client, handle, state.events)
         return handle
 
     def purge(self) -> None:

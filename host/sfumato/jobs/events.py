@@ -85,6 +85,7 @@ class JobEvents:
         # Set by a backbone worker when a listener on some replica wants previews.
         self.remote_preview_wanted = False
         self._last_preview_step = -(10**9)
+        self.ended_at: float | None = None  # monotonic time of the terminal event
         self._last_preview_at = 0.0
         self.on_event: Callable[[JobEvent], None] | None = None
 
@@ -101,6 +102,7 @@ class JobEvents:
                 if len(self._previews) > MAX_PREVIEWS_PER_JOB:
                     self._drop(self._previews.popleft())
             elif event.terminal:
+                self.ended_at = time.monotonic()
                 self._drop_previews()  # a finished job replays its outcome, not its drafts
         if self.listeners or event.terminal or self.on_event is not None:
             self._wake()
@@ -202,39 +204,41 @@ class JobEvents:
 
 
 class JobDirectory:
-    """Jobs a client may follow, by request id or async handle, kept ``retention`` seconds after they end.
+    """The events of jobs a client may follow, by request id or async handle, kept ``retention``
+    seconds after they end (the events only: a job's images are not held here).
 
-    Keys include the client, so another client's id is simply not found.
+    Keys include the client, so another client's id is simply not found. At most ``max_jobs``
+    are kept; beyond it the oldest entries go first.
     """
 
-    def __init__(self, retention_seconds: float, max_jobs: int = 100_000) -> None:
+    def __init__(self, retention_seconds: float, max_jobs: int = 10_000) -> None:
         self.retention = retention_seconds
         self.max_jobs = max_jobs
-        self._jobs: dict[tuple[str, str], Any] = {}
+        self._jobs: dict[tuple[str, str], JobEvents] = {}
 
-    def add(self, client: str, key: str, state: Any) -> None:
+    def add(self, client: str, key: str, events: JobEvents) -> None:
         if not key:
             return
         self._jobs.pop((client, key), None)  # the newest job of a resubmitted requestId wins
-        self._jobs[(client, key)] = state
+        self._jobs[(client, key)] = events
         if len(self._jobs) > self.max_jobs:
             self.purge()
             while len(self._jobs) > self.max_jobs:
                 del self._jobs[next(iter(self._jobs))]
 
-    def get(self, client: str, key: str) -> Any | None:
-        state = self._jobs.get((client, key))
-        if state is not None and self._expired(state, time.monotonic()):
+    def get(self, client: str, key: str) -> JobEvents | None:
+        events = self._jobs.get((client, key))
+        if events is not None and self._expired(events, time.monotonic()):
             del self._jobs[(client, key)]
             return None
-        return state
+        return events
 
-    def _expired(self, state: Any, now: float) -> bool:
-        return state.finished_at is not None and state.finished_at < now - self.retention
+    def _expired(self, events: JobEvents, now: float) -> bool:
+        return events.ended_at is not None and events.ended_at < now - self.retention
 
     def purge(self) -> None:
         now = time.monotonic()
-        for key in [key for key, state in self._jobs.items() if self._expired(state, now)]:
+        for key in [key for key, events in self._jobs.items() if self._expired(events, now)]:
             del self._jobs[key]
 
 

@@ -26,7 +26,7 @@ def take_webhook_url(request: wire.Request, settings: WebhookSettings) -> str | 
     if len(found) > 1:
         raise invalid(f"image.extension.parameters[{found[1][0]}].name: {PARAMETER!r} given twice")
     if not settings.allow:
-        raise invalid(f"{path}.name: this server sends no webhooks (its [webhooks] allow list is empty)")
+        raise invalid(f"{path}.name: {PARAMETER!r}: this server sends no webhooks (its [webhooks] allow list is empty)")
     url = parameter.str_value
     if not url or parameter.float_value is not None or parameter.int_value is not None:
         raise invalid(f"{path}: {PARAMETER!r} takes a str value (set 'str' to an http(s) URL)")

@@ -12,10 +12,13 @@ from PIL import Image
 from sfumato.engines import Engine, EngineConfig, EngineDescription, EngineServices, LoadProgress, StepProgress
 from sfumato.errors import Code, RpcError
 from sfumato.jobs.cancel import CancelSignal
+from sfumato.jobs import outputs
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
+from sfumato.jobs.step_params import value_at
 from sfumato.records import SamplerSpec, resolve
 
 from sfumato_diffusers import hires
+from sfumato_diffusers import outputs as engine_outputs
 from sfumato_diffusers.engine_checks import check_job
 from sfumato_diffusers.loading import (
     ModelLoadError,
@@ -32,6 +35,7 @@ from sfumato_diffusers.model_source import (
     resolve_source,
 )
 from sfumato_diffusers.options import parse_options
+from sfumato_diffusers.previews import BatchPreviews
 from sfumato_diffusers.progress import StepCounter
 from sfumato_diffusers.prompts import Conditioning, PromptEncoder
 from sfumato_diffusers.safety import SafetyFilter
@@ -41,6 +45,9 @@ from sfumato_diffusers.tiling import circular_padding
 ENGINE_KIND = "diffusers"
 DEFAULT_SAMPLER = "SAMPLER_K_EULER"
 CLIP_WINDOW = 77
+# Stable Diffusion 1.x/2.x/XL latents: 4 channels, one per 8×8 pixels.
+LATENT_CHANNELS = 4
+LATENT_SCALE = 8
 
 
 @dataclass
@@ -119,7 +126,27 @@ class DiffusersEngine(Engine):
             supports_clip_guidance=False,
             tokenizer_max_tokens=self._max_prompt_tokens(),
             device=self._device,
+            output_types=frozenset(self._output_types()),
+            latent_channels=self._latent_channels(),
+            latent_scale=int(self.pipe.vae_scale_factor) if self.pipe is not None else LATENT_SCALE,
+            supports_token_prompts=True,
+            tokenizer_id=self._encoder.tokenizer_id if self.pipe is not None else None,
+            vocabulary_size=self._encoder.vocabulary_size if self.pipe is not None else None,
         )
+
+    def _output_types(self) -> list[str]:
+        types = list(engine_outputs.SUPPORTED)
+        if self.options.safety_checker != "off":
+            types.append(outputs.CLASSIFICATIONS)
+        return types
+
+    def _latent_channels(self) -> int | None:
+        """Initial latents need a 4-channel UNet: a 9-channel inpainting one also wants a mask and image."""
+        if self.inpaint_unet:
+            return None
+        if self.pipe is not None:
+            return int(self.pipe.unet.config.in_channels)
+        return LATENT_CHANNELS
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -182,6 +209,8 @@ class DiffusersEngine(Engine):
 
     def validate(self, job: GenerationJob) -> None:
         check_job(job, self.samplers)
+        if self.pipe is not None:
+            self._encoder.check_vocabulary(job.prompt + job.negative_prompt)
 
     def _unusable_schedule(self, job: GenerationJob) -> RpcError:
         settings = job.sampler
@@ -207,6 +236,10 @@ class DiffusersEngine(Engine):
             job.tiling,
             None if job.hires is None else (job.hires.enable, job.hires.oos_fraction),
             tuple((lora.key or id(lora), lora.weight) for lora in job.loras),
+            job.requested_type,
+            job.init_latent is not None,
+            job.schedule_end,
+            job.cfg_schedule,
         )
 
     # -- generation --------------------------------------------------------------------------
@@ -218,21 +251,44 @@ class DiffusersEngine(Engine):
             return []
         cancel.raise_if_cancelled()
         job = tasks[0].job
+        self._encoder.check_vocabulary(job.prompt + job.negative_prompt)
         items = [self._prepare(task) for task in tasks]
+        if job.requested_type in engine_outputs.PROMPT_ONLY:
+            return [self._prompt_output(item) for item in items]
         runs = self._runs(items)
         counter = StepCounter(progress, phases=len(runs) * self._phases(job))
+        counter.board = BatchPreviews([item.task for item in items], self._xl)
         pixels: dict[int, np.ndarray] = {}
+        latents: dict[int, torch.Tensor] = {}
         with self._loras.active(job.loras), circular_padding([self.pipe.unet, self.pipe.vae], job.tiling):
             for run in runs:
                 cancel.raise_if_cancelled()
-                for item, image in zip(run, self._sample(run, counter, cancel)):
+                self._final_latents = None
+                for index, (item, image) in enumerate(zip(run, self._sample(run, counter, cancel))):
                     pixels[id(item)] = image
+                    if self._final_latents is not None:
+                        latents[id(item)] = self._final_latents[index]
         images = np.stack([pixels[id(item)] for item in items])
         images, flags = self._safety.apply(images)
-        return [
-            GeneratedImage(pixels=image, filtered=flag, info={"seed": item.task.seed})
-            for image, flag, item in zip(images, flags, items)
-        ]
+        results = []
+        for image, flag, item in zip(images, flags, items):
+            extra: tuple = ()
+            if job.requested_type in outputs.LATENT_TYPES:
+                extra = (engine_outputs.latent_output(job.requested_type, latents[id(item)]),)
+            elif job.requested_type == outputs.CLASSIFICATIONS:
+                extra = (engine_outputs.classification_output(flag, self._safety.mode),)
+            results.append(GeneratedImage(pixels=image, filtered=flag, info={"seed": item.task.seed}, outputs=extra))
+        return results
+
+    def _prompt_output(self, item: _Item) -> GeneratedImage:
+        """ARTIFACT_TOKENS / ARTIFACT_EMBEDDING: from the prompt alone, with a blank image for the contract."""
+        job = item.task.job
+        if job.requested_type == outputs.TOKENS:
+            extra = engine_outputs.token_outputs(self._encoder, job)
+        else:
+            extra = (engine_outputs.embedding_output(item.positive),)
+        blank = np.zeros((job.height, job.width, 3), np.uint8)
+        return GeneratedImage(pixels=blank, info={"seed": item.task.seed}, outputs=extra)
 
     def _prepare(self, task: ImageTask) -> _Item:
         job = task.job
@@ -273,6 +329,17 @@ class DiffusersEngine(Engine):
 
     def _sample(self, run: list[_Item], counter: StepCounter, cancel: CancelSignal) -> list[np.ndarray]:
         job = run[0].task.job
+        if job.init_latent is not None:
+            latent = torch.from_numpy(np.ascontiguousarray(job.init_latent))[None]
+            latent = latent.to(self.pipe.unet.device, self.pipe.unet.dtype)
+            if int(job.steps * job.strength) < 1:
+                # No step to run: the latent is the answer, decoded as the pipeline would.
+                self._final_latents = [latent] * len(run)
+                return engine_outputs.decode_latents(self.pipe, torch.cat([latent] * len(run)))
+            if job.strength < 1.0:
+                init = [latent] * len(run)
+                return self._diffuse(run, counter, cancel, job.width, job.height, job.strength, init)
+            # strength 1.0 ignores the latent: plain text-to-image.
         if job.init_image is not None:
             init = [_rgb(item.task.job.init_image, job.width, job.height) for item in run]
             if int(job.steps * job.strength) < 1:
@@ -300,18 +367,28 @@ class DiffusersEngine(Engine):
         width: int,
         height: int,
         strength: float = 1.0,
-        init: list[Image.Image] | None = None,
+        init: list[Image.Image] | list[torch.Tensor] | None = None,
         masks: list[Image.Image] | None = None,
     ) -> list[np.ndarray]:
-        """One pipeline call; returns H×W×3 uint8 images."""
+        """One pipeline call; returns H×W×3 uint8 images (and keeps the final latents in ``_final_latents``).
+
+        ``init`` is images, or 1×C×h×w latents (img2img without the VAE encode)."""
         job = run[0].task.job
         spec = self.samplers[job.sampler.name]
         scheduler = resolve(spec.factory)(self._base_scheduler_config, job.sampler)
         seed_brownian_noise(scheduler, [item.task.seed for item in run])
 
+        evaluations = _evaluations_to_run(job, strength)
+
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
-            counter.step(pipe.num_timesteps)
+            counter.step(pipe.num_timesteps, counter.preview_for([item.task for item in run], tensors.get("latents")))
             cancel.raise_if_cancelled()  # raising here aborts before the VAE decode
+            self._final_latents = list(tensors["latents"].split(1))
+            total = evaluations(pipe.num_timesteps)
+            if job.schedule_end > 0 and step + 1 >= total:
+                pipe._interrupt = True  # schedule.end: the remaining steps are skipped, then decoded
+            elif job.cfg_schedule:
+                pipe._guidance_scale = value_at(job.cfg_schedule, (step + 1) / max(1, total - 1))
             return tensors
 
         kwargs: dict[str, Any] = dict(
@@ -340,7 +417,8 @@ class DiffusersEngine(Engine):
             kwargs.update(image=init, mask_image=masks, strength=strength, width=width, height=height)
         elif init is not None:
             pipe = self._img2img
-            kwargs.update(image=init, strength=strength)
+            image = torch.cat(init) if isinstance(init[0], torch.Tensor) else init
+            kwargs.update(image=image, strength=strength)
         else:
             pipe = self._text2img
             kwargs.update(width=width, height=height)
@@ -351,3 +429,14 @@ class DiffusersEngine(Engine):
             raise self._unusable_schedule(job) from None
         counter.end_phase()
         return list(_to_uint8(np.asarray(images)))
+
+
+def _evaluations_to_run(job: GenerationJob, strength: float):
+    """How many of a pipeline call's model evaluations to run, given its count: all of them, less
+    what ``schedule.end`` cuts off. Of ``steps``, ``int(steps·start)`` are in range and the last
+    ``int(steps·end)`` are skipped; second-order samplers evaluate about twice per step."""
+    if job.schedule_end <= 0:
+        return lambda evaluations: evaluations
+    in_range = max(1, int(job.steps * strength)) if strength < 1.0 else job.steps
+    run = max(1, in_range - int(job.steps * job.schedule_end))
+    return lambda evaluations: max(1, -(-evaluations * run // in_range))

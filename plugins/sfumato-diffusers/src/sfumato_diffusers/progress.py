@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from sfumato.engines import StepProgress
+from sfumato_diffusers.previews import BatchPreviews
+
+
+def _takes_preview(report: Callable[..., Any]) -> bool:
+    """Whether ``report`` accepts ``preview=`` (hosts since the events API; test harnesses may not)."""
+    try:
+        parameters = inspect.signature(report).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "preview" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 class StepCounter:
@@ -18,11 +32,22 @@ class StepCounter:
         self.phases_after_current = max(0, phases - 1)
         self.completed = 0
         self.in_phase = 0
+        self.previews = _takes_preview(report)
+        self.board: BatchPreviews | None = None  # set by the engine: previews of the whole batch
 
-    def step(self, phase_total: int) -> None:
+    def preview_for(self, run_tasks: Sequence[object], latents: object) -> Callable[[], Any] | None:
+        if self.board is None or latents is None or not self.previews:
+            return None
+        return self.board.for_step(run_tasks, latents)
+
+    def step(self, phase_total: int, preview: Callable[[], Any] | None = None) -> None:
         self.in_phase += 1
         total = self.completed + phase_total * (1 + self.phases_after_current)
-        self.report(self.completed + self.in_phase, max(total, self.completed + self.in_phase))
+        done = self.completed + self.in_phase
+        if preview is not None and self.previews:
+            self.report(done, max(total, done), preview=preview)
+        else:
+            self.report(done, max(total, done))
 
     def end_phase(self) -> None:
         self.completed += self.in_phase
