@@ -92,3 +92,25 @@ def decode(png_bytes: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(png_bytes))
     image.load()
     return image
+
+
+class WebChannel:
+    """sonora's gRPC-web channel, taking the ``_registered_method`` keyword that stubs from
+    current grpcio-tools pass (sonora 0.2.3 predates it)."""
+
+    def __init__(self, url: str) -> None:
+        import sonora.client
+
+        self.inner = sonora.client.insecure_web_channel(url)
+
+    def unary_unary(self, path: str, request_serializer=None, response_deserializer=None, _registered_method=False):
+        return self.inner.unary_unary(path, request_serializer, response_deserializer)
+
+    def unary_stream(self, path: str, request_serializer=None, response_deserializer=None, _registered_method=False):
+        return self.inner.unary_stream(path, request_serializer, response_deserializer)
+
+    def __enter__(self) -> WebChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.inner.__exit__(*exc_info)

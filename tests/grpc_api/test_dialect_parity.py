@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 
 import pytest
-import sonora.client
 from google.protobuf import json_format
 
 from sfumato.proto import generation_pb2, generation_pb2_grpc
 from sfumato.testing import RunningServer
 
-from .conftest import png, text_request
+from .conftest import WebChannel, png, text_request
 
 
 def _with_images(request: generation_pb2.Request) -> generation_pb2.Request:
@@ -23,7 +22,7 @@ def _with_images(request: generation_pb2.Request) -> generation_pb2.Request:
 
 
 def _sampled(request: generation_pb2.Request) -> generation_pb2.Request:
-    request.image.transform.diffusion = generation_pb2.SAMPLER_K_DPMPP_2M
+    request.image.transform.diffusion = generation_pb2.SAMPLER_DDIM
     request.image.parameters.add().sampler.cfg_scale = 11.5
     return request
 
@@ -41,7 +40,7 @@ def test_the_same_pngs_over_every_dialect(binary_server: RunningServer, generati
     over_json = {answer["artifacts"][0]["seed"]: base64.b64decode(answer["artifacts"][0]["binary"])
                  for answer in binary_server.generate(json_format.MessageToDict(request))}
     over_grpc = {answer.artifacts[0].seed: answer.artifacts[0].binary for answer in generation.Generate(request, timeout=60)}
-    with sonora.client.insecure_web_channel(binary_server.url) as channel:
+    with WebChannel(binary_server.url) as channel:
         answers = generation_pb2_grpc.GenerationServiceStub(channel).Generate(request)
         over_web = {answer.artifacts[0].seed: answer.artifacts[0].binary for answer in answers}
     assert len(over_json) == max(1, request.image.samples)

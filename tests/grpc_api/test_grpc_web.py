@@ -10,7 +10,6 @@ import time
 import grpc
 import httpx
 import pytest
-import sonora.client
 from google.rpc import status_pb2
 
 from sfumato.proto import (
@@ -23,12 +22,12 @@ from sfumato.proto import (
 )
 from sfumato.testing import RunningServer, start_server
 
-from .conftest import BINARY_CONFIG, decode, text_request
+from .conftest import BINARY_CONFIG, WebChannel, decode, text_request
 
 
 @pytest.fixture(scope="module")
 def web_channel(binary_server: RunningServer):
-    with sonora.client.insecure_web_channel(binary_server.url) as channel:
+    with WebChannel(binary_server.url) as channel:
         yield channel
 
 
@@ -57,10 +56,12 @@ def test_async_calls_over_grpc_web(web_channel) -> None:
     handle = stub.AsyncGenerate(text_request(seeds=(9,)))
     seeds: list[int] = []
     deadline = time.monotonic() + 30
-    while not (result := stub.AsyncResult(handle)).complete or not seeds:
+    while True:
+        result = stub.AsyncResult(handle)
         seeds += [artifact.seed for answer in result.answer for artifact in answer.artifacts]
+        if result.complete:
+            break
         assert time.monotonic() < deadline
-    seeds += [artifact.seed for answer in result.answer for artifact in answer.artifacts]
     assert seeds == [9] and result.status.code == 0
     stub.AsyncCancel(stub.AsyncGenerate(text_request()))  # cancelling is answered with the empty message
 
@@ -145,7 +146,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_api_keys_over_grpc_web(keyed_server) -> None:
-    with sonora.client.insecure_web_channel(keyed_server.url) as channel:
+    with WebChannel(keyed_server.url) as channel:
         stub = engines_pb2_grpc.EnginesServiceStub(channel)
         with pytest.raises(grpc.RpcError) as caught:
             stub.ListEngines(engines_pb2.ListEnginesRequest())

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
+import numpy
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message as ProtoMessage
@@ -89,9 +90,13 @@ class _ToWire:
             return self.samplers[value]
         if kind is Kind.INT:
             return plan.int_type(value) if plan.int_as_string else value
+        if kind is Kind.FLOAT and plan.float32:
+            # A proto float arrives widened (0.7 -> 0.699999988...): take the shortest decimal that
+            # is the same float32, as protobuf's JSON printer does, so JSON and binary requests agree.
+            return float(str(numpy.float32(value)))
         if kind is Kind.JSON_OBJECT:
             return json_format.MessageToDict(value)
-        return value  # float, bool, string, bytes: already the Python value
+        return value  # bool, string, bytes: already the Python value
 
 
 # ---- wire -> protobuf --------------------------------------------------------------------
