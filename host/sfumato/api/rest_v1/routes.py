@@ -30,7 +30,7 @@ from sfumato.api.rest_v1.shapes import (
     UpscaleOptions,
 )
 from sfumato.api.services import Services
-from sfumato.engine_pool import EngineSlot
+from sfumato.engines import EngineDescription
 from sfumato.errors import RpcError
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.state import ImageResult, JobState
@@ -51,12 +51,16 @@ Services_ = NamedDependency[SkipValidation[Services]]
 _GENERATION_ERRORS = error_responses(400, 401, 404, 429, 500, 501, 503)
 
 
-def _engine(services: Services, engine_id: str) -> EngineSlot:
+def _generating_engine(services: Services, engine_id: str) -> EngineDescription:
     slot = services.pool.get(engine_id)
     if slot is None:
         raise RestError(404, "not_found", f"engine_id: no engine {engine_id!r}; available engines: "
                                           f"{', '.join(sorted(services.pool.ids())) or 'none'}")
-    return slot
+    description = slot.describe()
+    if getattr(description, "upscalers", ()) and not description.samplers:
+        raise bad_request(f"engine_id: {engine_id!r} only upscales images; "
+                          f"send them to /v1/generation/{engine_id}/image-to-image/upscale")
+    return description
 
 
 def _required(data: object | None) -> None:
@@ -124,7 +128,7 @@ class RestV1Controller(Controller):
                             data: TextToImageOptions | None = None) -> Response[bytes]:
         _required(data)
         assert data is not None
-        description = _engine(services, engine_id).describe()
+        description = _generating_engine(services, engine_id)
         wire_request = translate.text_to_image(engine_id, data, description.accepts, description.supports_clip_guidance)
         return await _generate(request, services, wire_request, data.samples or 1)
 
@@ -138,7 +142,7 @@ class RestV1Controller(Controller):
                              data: ImageToImageOptions | None = None) -> Response[bytes]:
         _required(data)
         assert data is not None
-        description = _engine(services, engine_id).describe()
+        description = _generating_engine(services, engine_id)
         wire_request = translate.image_to_image(engine_id, data, description.accepts, description.supports_clip_guidance)
         return await _generate(request, services, wire_request, data.samples or 1)
 
@@ -152,7 +156,7 @@ class RestV1Controller(Controller):
                       data: MaskingOptions | None = None) -> Response[bytes]:
         _required(data)
         assert data is not None
-        description = _engine(services, engine_id).describe()
+        description = _generating_engine(services, engine_id)
         wire_request = translate.image_to_image(engine_id, data, description.accepts, description.supports_clip_guidance)
         return await _generate(request, services, wire_request, data.samples or 1)
 
