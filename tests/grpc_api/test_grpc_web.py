@@ -85,7 +85,8 @@ def test_errors_are_grpc_statuses_with_the_json_message(binary_server, web_chann
 def _call(server: RunningServer, path: str, payload: bytes, *, text: bool = False, **headers: str) -> httpx.Response:
     body = struct.pack(">BI", 0, len(payload)) + payload
     content_type = "application/grpc-web-text" if text else "application/grpc-web+proto"
-    return httpx.post(server.url + path, content=base64.b64encode(body) if text else body,
+    # (a trailing line break, as `base64` on the command line writes it, is allowed)
+    return httpx.post(server.url + path, content=base64.b64encode(body) + b"\n" if text else body,
                       headers={"content-type": content_type, "x-grpc-web": "1", **headers}, timeout=60)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import re
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -124,13 +125,26 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return bytes(body)
 
 
+_PADDING_END = re.compile(rb"(?<==)(?=[^=])")
+
+
+def _from_base64(text: bytes) -> bytes:
+    """A grpc-web-text body: base64, possibly several separately padded chunks, line breaks ignored."""
+    text = text.translate(None, b" \t\r\n")
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:
+        return b"".join(pybase64.b64decode(chunk, validate=True) for chunk in _PADDING_END.split(text))
+    except (binascii.Error, ValueError):
+        raise RpcError(Code.INVALID_ARGUMENT, "the grpc-web-text body is not valid base64") from None
+
+
 def _only_message(body: bytes, text: bool, limit: int) -> bytes:
     """The single message frame of a unary request."""
     if text:
-        try:
-            body = pybase64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise RpcError(Code.INVALID_ARGUMENT, "the grpc-web-text body is not valid base64") from None
+        body = _from_base64(body)
     if len(body) < _FRAME.size:
         raise RpcError(Code.INVALID_ARGUMENT, "the body holds no gRPC-web message frame (5-byte header, then the message)")
     flags, length = _FRAME.unpack_from(body)
