@@ -181,3 +181,17 @@ def test_the_routes_are_in_the_openapi_document(rest_server: RunningServer) -> N
     text = routes["/v1/generation/{engine_id}/text-to-image"]["post"]
     assert list(text["requestBody"]["content"]) == ["application/json"]
     assert document["components"]["schemas"]["ErrorBody"]["required"] == ["id", "message", "name"]
+
+
+def images_counted(server: RunningServer) -> float:
+    metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+    lines = [line for line in metrics.splitlines() if line.startswith('sfumato_images_total{engine="test-pattern"}')]
+    return float(lines[0].split()[-1]) if lines else 0.0
+
+
+def test_rest_generations_are_in_the_metrics(rest_server: RunningServer) -> None:
+    before = images_counted(rest_server)
+    response = requests.post(generation(rest_server, "text-to-image"), timeout=60, json={
+        "text_prompts": [{"text": "counted"}], "samples": 3, "steps": 10, "width": 128, "height": 128})
+    assert response.status_code == 200
+    assert images_counted(rest_server) == before + 3

@@ -234,9 +234,9 @@ def _validation_error(text: str, raw: dict[str, Any], type_: type) -> RestError:
     if message.startswith("Invalid enum value") and allowed:
         message = f"{shown} is not one of {', '.join(allowed)}"
     else:
-        message = message.replace("`", "")
+        message = message.replace("`", "").replace(" | null", "")  # null only means "not sent" here
         message = message[:1].lower() + message[1:]
-        if value is not None and not isinstance(value, (dict, list, bytes)):
+        if value is not None and not isinstance(value, (dict, list, bytes)) and ", got " not in message:
             message += f", got {shown}"
     return RestError(400, _NAMES.get(top, "bad_request"), f"{path}: {message}" if path else message)
 

@@ -45,7 +45,7 @@ _NAMES = {
 _WIRE_PATHS = (
     (re.compile(r"^image\.width\b"), "width", "invalid_height_or_width"),
     (re.compile(r"^image\.height\b"), "height", "invalid_height_or_width"),
-    (re.compile(r"^image: \d+×\d+"), "width × height", "invalid_height_or_width"),
+    (re.compile(r"^image(?=: \d+×\d+)"), "width × height", "invalid_height_or_width"),
     (re.compile(r"^image\.samples\b"), "samples", "invalid_samples"),
     (re.compile(r"^image\.steps\b"), "steps", None),
     (re.compile(r"^image\.seed(\[\d+\])?"), "seed", None),
@@ -107,8 +107,7 @@ def _from_core(status: int, message: str) -> tuple[str, str]:
     for pattern, field, name in _WIRE_PATHS:
         match = pattern.match(message)
         if match:
-            renamed = field + message[match.end():] if not field.startswith("width ×") else message
-            return (name if status == 400 and name else rest_name(status)), renamed
+            return (name if status == 400 and name else rest_name(status)), field + message[match.end():]
     return rest_name(status), message
 
 
