@@ -65,6 +65,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sfumato: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if settings.grpc.enabled:  # the same early check for the gRPC port, which its server binds at start-up
+        try:
+            bind_socket(host, settings.grpc.port).close()
+        except OSError as exc:
+            sock.close()
+            print(f"sfumato: cannot listen for gRPC on {host}:{settings.grpc.port} (grpc.port): "
+                  f"{exc.strerror or exc}", file=sys.stderr)
+            return 2
     try:
         plugins = _load_plugins(args, settings)
         configure_logging(settings.server.log_level)
