@@ -31,6 +31,7 @@ TENSOR_DTYPES = {
     "DT_INT64": "<i8",
     "DT_BOOL": "?",
 }
+LATENT_KINDS = ("ARTIFACT_LATENT", "ARTIFACT_TENSOR")
 
 
 @dataclass
@@ -41,6 +42,8 @@ class SplitPrompts:
     mask: np.ndarray | None = None
     composite_mask: np.ndarray | None = None
     loras: list[LoraInput] = field(default_factory=list)
+    init_latent: np.ndarray | None = None  # C×h×w float32
+    init_latent_path: str = ""
 
 
 def _name(value: Any) -> str:
@@ -75,9 +78,7 @@ def split_prompts(
         if prompt.text is not None:
             _add_text(result, prompt.text, weight, path + ".text", limits)
         elif prompt.tokens is not None:
-            raise RpcError(
-                Code.UNIMPLEMENTED, f"{path}.tokens: token prompts are not supported; send the prompt as text"
-            )
+            _add_tokens(result, prompt.tokens, weight, path + ".tokens", limits)
         elif prompt.artifact is not None:
             _add_artifact(result, prompt.artifact, weight, path + ".artifact", limits, adjustments, cancel)
         else:
@@ -92,6 +93,44 @@ def _add_text(result: SplitPrompts, text: str, weight: float, path: str, limits:
         result.positive.append(WeightedText(text, weight))
     elif weight < 0:
         result.negative.append(WeightedText(text, -weight))
+
+
+def _add_tokens(result: SplitPrompts, tokens: Any, weight: float, path: str, limits: LimitSettings) -> None:
+    """Token ids for the engine's tokenizer; the engine checks them against its vocabulary."""
+    ids = [token.id for token in tokens.tokens or ()]
+    if not ids:
+        raise invalid(f"{path}.tokens: a token prompt needs at least one token")
+    # Every token stands for at least one character: the text limit bounds token prompts too.
+    if len(ids) > limits.max_prompt_chars:
+        raise invalid(f"{path}.tokens: {len(ids)} tokens; the limit is {limits.max_prompt_chars} (limits.max_prompt_chars)")
+    fragment = WeightedText("", abs(weight), tokens=tuple(int(i) for i in ids), tokenizer_id=tokens.tokenizer_id)
+    if weight > 0:
+        result.positive.append(fragment)
+    elif weight < 0:
+        result.negative.append(fragment)
+
+
+def _add_latent(result: SplitPrompts, artifact: Any, path: str) -> None:
+    """An initial latent: float C×h×w or 1×C×h×w, finite; the engine checks channels and size."""
+    if result.init_latent is not None:
+        raise invalid(f"{path}: only one initial latent (ARTIFACT_LATENT or ARTIFACT_TENSOR) per request is supported")
+    if artifact.tensor is None:
+        raise invalid(f"{path}.tensor: a latent prompt needs its values in 'tensor' (dtype, shape, data)")
+    array = _tensor(artifact.tensor, path + ".tensor")
+    if array.dtype.kind != "f":
+        raise invalid(f"{path}.tensor.dtype: a latent must be DT_FLOAT32, DT_FLOAT16 or DT_FLOAT64, got {array.dtype}")
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3 or 0 in array.shape:
+        raise invalid(
+            f"{path}.tensor.shape: a latent is [channels, height, width] or [1, channels, height, width], "
+            f"got {list(artifact.tensor.shape or ())}"
+        )
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise invalid(f"{path}.tensor.data: a latent must hold finite numbers (found NaN or infinity)")
+    result.init_latent = array
+    result.init_latent_path = path
 
 
 def _decode_artifact_image(artifact: Any, path: str, limits: LimitSettings) -> np.ndarray:
@@ -142,6 +181,12 @@ def _add_artifact(
         if len(result.loras) >= limits.max_loras:
             raise invalid(f"{path}: more than {limits.max_loras} LoRAs (limits.max_loras)")
         result.loras.append(_lora(artifact, weight, path))
+    elif kind in LATENT_KINDS:
+        _add_latent(result, artifact, path)
+    elif kind == "ARTIFACT_TOKENS":
+        if artifact.tokens is None:
+            raise invalid(f"{path}.tokens: an ARTIFACT_TOKENS prompt needs 'tokens'")
+        _add_tokens(result, artifact.tokens, weight, path + ".tokens", limits)
     elif kind == "ARTIFACT_TEXT":
         if artifact.text is None:
             raise invalid(f"{path}.text: an ARTIFACT_TEXT prompt needs 'text'")
@@ -150,7 +195,8 @@ def _add_artifact(
         raise RpcError(
             Code.UNIMPLEMENTED,
             f"{path}.type: {kind} artifacts are not supported as prompts "
-            "(use ARTIFACT_IMAGE, ARTIFACT_MASK, ARTIFACT_LORA or ARTIFACT_TEXT)",
+            "(use ARTIFACT_IMAGE, ARTIFACT_MASK, ARTIFACT_LORA, ARTIFACT_TEXT, ARTIFACT_TOKENS, "
+            "ARTIFACT_LATENT or ARTIFACT_TENSOR)",
         )
 
 

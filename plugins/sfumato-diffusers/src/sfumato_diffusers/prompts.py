@@ -9,10 +9,16 @@ weights matter); fragments with fewer windows are padded with encodings of the
 empty prompt so all have one length. SDXL's two encoders are concatenated along
 the feature axis and the pooled embedding is the weighted average of each
 fragment's first-window pooled output.
+
+A token fragment (``WeightedText.tokens``, from ``prompt.tokens``) skips the tokenizer:
+its ids go into the windows as they are (a leading BOS and trailing EOS are dropped,
+since every window gets its own).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,37 +52,80 @@ class PromptEncoder:
     def max_tokens(self) -> int:
         return self.window_tokens * self.max_windows
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizers[0](text, add_special_tokens=False, truncation=False).input_ids)
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.tokenizers[0])
 
-    def count_windows(self, text: str) -> int:
-        return max(1, -(-self.count_tokens(text) // self.window_tokens))
+    @property
+    def tokenizer_id(self) -> str:
+        """Names the vocabulary: token ids carry over between engines with the same id."""
+        return tokenizer_id(self.tokenizers[0])
+
+    def ids(self, fragment: WeightedText, tokenizer=None) -> list[int]:
+        tokenizer = tokenizer or self.tokenizers[0]
+        if fragment.tokens is None:
+            return list(tokenizer(fragment.text, add_special_tokens=False, truncation=False).input_ids)
+        ids = list(fragment.tokens)
+        if ids and ids[0] == tokenizer.bos_token_id:
+            ids = ids[1:]
+        if ids and ids[-1] == tokenizer.eos_token_id:
+            ids = ids[:-1]
+        return ids
+
+    def tokens(self, fragment: WeightedText) -> list[tuple[int, str]]:
+        """The fragment's token ids (no BOS/EOS) with each token's text, as the tokenizer spells it."""
+        ids = self.ids(fragment)
+        return list(zip(ids, self.tokenizers[0].convert_ids_to_tokens(ids)))
+
+    def count_tokens(self, fragment: WeightedText) -> int:
+        return len(self.ids(fragment))
+
+    def count_windows(self, fragment: WeightedText) -> int:
+        return max(1, -(-self.count_tokens(fragment) // self.window_tokens))
+
+    def check_vocabulary(self, fragments: Sequence[WeightedText]) -> None:
+        for fragment in fragments:
+            if fragment.tokens is None:
+                continue
+            if fragment.tokenizer_id and fragment.tokenizer_id != self.tokenizer_id:
+                raise RpcError(
+                    Code.INVALID_ARGUMENT,
+                    f"prompt.tokens.tokenizerId: {client_text(fragment.tokenizer_id)} is not this engine's "
+                    f"tokenizer ({self.tokenizer_id}); send ids for that one, or text",
+                )
+            outside = [token for token in fragment.tokens if not 0 <= token < self.vocabulary_size]
+            if outside:
+                raise RpcError(
+                    Code.INVALID_ARGUMENT,
+                    f"prompt.tokens: token id {outside[0]} is outside this engine's vocabulary "
+                    f"(ids 0..{self.vocabulary_size - 1})",
+                )
 
     def check_length(self, fragments: Sequence[WeightedText], which: str) -> None:
         """Refuse a text longer than the encoder reads; ``which`` is "positive" or "negative"."""
         for fragment in fragments:
             if fragment.weight == 0:
                 continue
-            count = self.count_tokens(fragment.text)
+            count = self.count_tokens(fragment)
             if count > self.max_tokens:
                 sign = "> 0" if which == "positive" else "< 0"
                 raise RpcError(
                     Code.INVALID_ARGUMENT,
                     f"prompt: a {which} prompt text (weight {sign}) is {count} tokens long; this engine reads "
                     f"at most {self.max_tokens} tokens of each prompt text, so shorten it "
-                    f"(the text begins {client_text(fragment.text, 40)})",
+                    + (f"(the text begins {client_text(fragment.text, 40)})" if fragment.tokens is None else "(a token prompt)"),
                 )
 
     @torch.no_grad()
     def encode(self, fragments: Sequence[WeightedText], min_windows: int = 1, which: str = "positive") -> Conditioning:
         self.check_length(fragments, which)
         parts = [f for f in fragments if f.weight != 0] or [WeightedText("", 1.0)]
-        windows = max([min_windows] + [self.count_windows(f.text) for f in parts])
+        windows = max([min_windows] + [self.count_windows(f) for f in parts])
         total = sum(f.weight for f in parts)
         embeds: torch.Tensor | None = None
         pooled: torch.Tensor | None = None
         for fragment in parts:
-            e, p = self._encode_text(fragment.text, windows)
+            e, p = self._encode_fragment(fragment, windows)
             share = fragment.weight / total
             embeds = e * share if embeds is None else embeds + e * share
             if p is not None:
@@ -84,11 +133,11 @@ class PromptEncoder:
         assert embeds is not None
         return Conditioning(embeds, pooled)
 
-    def _encode_text(self, text: str, windows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _encode_fragment(self, fragment: WeightedText, windows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         per_encoder: list[torch.Tensor] = []
         pooled: torch.Tensor | None = None
         for tokenizer, encoder in zip(self.tokenizers, self.encoders):
-            ids = tokenizer(text, add_special_tokens=False, truncation=False).input_ids
+            ids = self.ids(fragment, tokenizer)
             chunks = [ids[i : i + self.window_tokens] for i in range(0, len(ids), self.window_tokens)]
             chunks += [[]] * (windows - len(chunks))
             rows = []
@@ -110,3 +159,11 @@ class PromptEncoder:
             # [windows, max_length, features] -> [1, windows * max_length, features]
             per_encoder.append(hidden.reshape(1, -1, hidden.shape[-1]))
         return torch.cat(per_encoder, dim=-1), pooled
+
+
+def tokenizer_id(tokenizer) -> str:
+    """``<class>-<vocabulary size>-<digest of the vocabulary>``: equal ids mean interchangeable token ids."""
+    vocabulary = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    digest = hashlib.sha256(json.dumps(vocabulary, ensure_ascii=False).encode()).hexdigest()[:12]
+    name = type(tokenizer).__name__.removesuffix("Fast")
+    return f"{name}-{len(tokenizer)}-{digest}"
