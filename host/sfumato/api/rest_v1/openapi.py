@@ -12,13 +12,13 @@ from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
-    Operation,
     RequestBody,
     Schema,
 )
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
+from sfumato.api.openapi import RpcOperation
 from sfumato.api.rest_v1.errors import ErrorBody
 from sfumato.api.rest_v1.shapes import ArtifactsResponse, FilePart
 
@@ -86,10 +86,11 @@ _PNG_HEADERS = {
 
 
 @dataclass
-class GenerationOperation(Operation):
+class GenerationOperation(RpcOperation):
     """A generation route: its 200 may also be a PNG, with two headers."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         response = (self.responses or {}).get("200")
         if isinstance(response, OpenAPIResponse):
             response.content = {

@@ -12,7 +12,7 @@ from sfumato import wire
 from sfumato.api.auth import client_of
 from sfumato.api.engines import list_engines
 from sfumato.api.generation import _unless_disconnected
-from sfumato.api.openapi import API_KEY_REQUIRED
+from sfumato.api.openapi import API_KEY_REQUIRED, RpcOperation
 from sfumato.api.rest_v1 import translate
 from sfumato.api.rest_v1.body import RestBody
 from sfumato.api.rest_v1.errors import EXCEPTION_HANDLERS, RestError, bad_request
@@ -180,7 +180,7 @@ class RestV1Controller(Controller):
         wire_request = translate.upscale(engine_id, data, upscalers[0])
         return await _generate(request, services, wire_request, 1, image_field="image")
 
-    @get("/engines/list", summary="List engines", responses=error_responses(401, 429, 500),
+    @get("/engines/list", summary="List engines", responses=error_responses(401, 429, 500), operation_class=RpcOperation,
          description="The engines this server offers, as a bare array (type is PICTURE for image engines).")
     async def engines(self, services: Services_) -> list[EngineListing]:
         return [
@@ -188,12 +188,12 @@ class RestV1Controller(Controller):
             for info in list_engines(services).engine
         ]
 
-    @get("/user/account", summary="Account", responses=error_responses(401, 429, 500),
+    @get("/user/account", summary="Account", responses=error_responses(401, 429, 500), operation_class=RpcOperation,
          description="A fixed local account: a self-hosted server has no user accounts.")
     async def account(self) -> Account:
         return LOCAL_ACCOUNT
 
-    @get("/user/balance", summary="Balance", responses=error_responses(401, 429, 500),
+    @get("/user/balance", summary="Balance", responses=error_responses(401, 429, 500), operation_class=RpcOperation,
          description=f"A fixed balance of {LOCAL_CREDITS:g} credits: a self-hosted server charges nothing.")
     async def balance(self) -> Balance:
         return Balance(credits=LOCAL_CREDITS)
