@@ -156,3 +156,10 @@ def test_api_keys_over_grpc_web(keyed_server) -> None:
         assert caught.value.details() == refused["message"]
         engines = stub.ListEngines(engines_pb2.ListEnginesRequest(), metadata=[("authorization", "Bearer sk-web")])
         assert engines.engine
+
+
+def test_an_unknown_method_is_unimplemented(binary_server) -> None:
+    response = _call(binary_server, "/gooseai.GenerationService/Nope", b"")
+    fields = trailers(frames(response.content)[-1][1])
+    assert fields["grpc-status"] == str(grpc.StatusCode.UNIMPLEMENTED.value[0])
+    assert "Generate" in fields["grpc-message"]

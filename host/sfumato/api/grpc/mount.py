@@ -29,12 +29,17 @@ class BinaryDialects:
     def web_routes(self) -> list[Any]:
         if self.web is None:
             return []
-        web = self.web
+        services = sorted({path.split("/")[1] for path in self.methods})
+        return [self._service_route(service, self.web) for service in services]
 
+    @staticmethod
+    def _service_route(service: str, web: GrpcWebApp) -> Any:
+        # Mounted per service, so an unknown method of a known service is a gRPC UNIMPLEMENTED, not a JSON 404.
         async def grpc_web(scope: Scope, receive: Receive, send: Send) -> None:
-            await web(scope, receive, send)
+            method = scope["path"].strip("/")  # what follows the mount path
+            await web(scope, receive, send, f"/{service}/{method}")
 
-        return [asgi(path=list(self.methods), name="grpc-web")(grpc_web)]
+        return asgi(path=f"/{service}", is_mount=True, copy_scope=True, name=f"grpc-web:{service}")(grpc_web)
 
     def middleware(self) -> list[Any]:
         return [grpc_web_refusals] if self.web is not None else []

@@ -33,6 +33,7 @@ from sfumato.api.auth import client_of
 from sfumato.api.grpc.methods import Method
 from sfumato.api.grpc.server import internal_error
 from sfumato.errors import Code, RpcError
+from sfumato.wire_codec.errors import client_text
 
 BINARY_TYPES = frozenset({"application/grpc-web", "application/grpc-web+proto"})
 TEXT_TYPES = frozenset({"application/grpc-web-text", "application/grpc-web-text+proto"})
@@ -177,15 +178,23 @@ class GrpcWebApp:
         self.max_receive = max_receive_bytes
         self.max_send = max_send_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = self.methods[scope["path"]]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str | None = None) -> None:
+        """Serve the call to ``path`` (default: the scope's path)."""
+        path = path or scope["path"]
         request_type = content_type(scope)
         if request_type not in BINARY_TYPES | TEXT_TYPES:
             await _json_refusal(send, 415, Code.INVALID_ARGUMENT,
-                                f"{method.path} is a gRPC-web method: send content-type application/grpc-web+proto "
+                                f"{path} is a gRPC-web method: send content-type application/grpc-web+proto "
                                 "or application/grpc-web-text (the JSON routes are under /grpcgateway)")
             return
         reply = _Reply(send, request_type)
+        method = self.methods.get(path)
+        if method is None:
+            service = path.lstrip("/").split("/", 1)[0]
+            known = ", ".join(name.rsplit("/", 1)[1] for name in self.methods if name.startswith(f"/{service}/"))
+            await reply.error(RpcError(Code.UNIMPLEMENTED, f"{client_text(service)} has no method {client_text(path.rsplit('/', 1)[-1])}; "
+                                                           f"it has {known}"))
+            return
         if scope["method"] != "POST":
             await reply.error(RpcError(Code.UNIMPLEMENTED, f"gRPC-web calls are POST, not {scope['method']}"))
             return
