@@ -64,6 +64,8 @@ bench: setup sdk-venv
 	$(BIN)/pip install --quiet $(BENCH_PEERS)
 	$(BIN)/python bench/bench_http.py
 	$(BIN)/python bench/bench_wire.py
+	$(BIN)/python bench/bench_grpc_decode.py
+	$(BIN)/python bench/bench_grpc.py
 	$(BIN)/python bench/bench_imageops.py
 	$(BIN)/python plugins/sfumato-diffusers/bench/bench_engine_overhead.py
 	$(BIN)/python bench/bench_batching.py

@@ -192,8 +192,8 @@ class GrpcWebApp:
         if method is None:
             service = path.lstrip("/").split("/", 1)[0]
             known = ", ".join(name.rsplit("/", 1)[1] for name in self.methods if name.startswith(f"/{service}/"))
-            await reply.error(RpcError(Code.UNIMPLEMENTED, f"{client_text(service)} has no method {client_text(path.rsplit('/', 1)[-1])}; "
-                                                           f"it has {known}"))
+            name = client_text(path.rsplit("/", 1)[-1])
+            await reply.error(RpcError(Code.UNIMPLEMENTED, f"{client_text(service)} has no method {name}; it has {known}"))
             return
         if scope["method"] != "POST":
             await reply.error(RpcError(Code.UNIMPLEMENTED, f"gRPC-web calls are POST, not {scope['method']}"))
