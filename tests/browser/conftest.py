@@ -123,7 +123,7 @@ def open_page(browser, server: RunningServer, *, width: int = 1280, height: int 
 def playground(browser, pattern_server) -> Iterator[tuple[object, PageGuard]]:
     context, page, guard = open_page(browser, pattern_server)
     page.goto(pattern_server.url + "/")
-    page.wait_for_selector("#engine option")
+    page.wait_for_selector("#engine option", state="attached")
     yield page, guard
     context.close()
     assert guard.foreign_requests == [], f"the page tried to reach other hosts: {guard.foreign_requests}"

@@ -51,6 +51,29 @@ def wait_done(page, timeout: float = 30_000) -> str:  # type: ignore[no-untyped-
     return page.text_content("#status")
 
 
+def record_progress(page) -> None:  # type: ignore[no-untyped-def]
+    """From now on, keep every value the progress bar shows and every preview the page displays."""
+    page.evaluate(
+        """() => {
+            window.progressSeen = []; window.previewsSeen = [];
+            const bar = document.getElementById('progress'), preview = document.getElementById('preview');
+            new MutationObserver(() => window.progressSeen.push(bar.value)).observe(bar, {attributes: true});
+            new MutationObserver(() => window.previewsSeen.push(preview.src)).observe(preview, {attributes: true});
+        }"""
+    )
+
+
+def progress_seen(page) -> tuple[list[float], list[str]]:  # type: ignore[no-untyped-def]
+    return page.evaluate("window.progressSeen"), page.evaluate("window.previewsSeen")
+
+
+def assert_progress_moved(values: list[float]) -> None:
+    partial = [value for value in values if 0 < value < 1]
+    assert len(set(partial)) >= 3, f"the bar did not move through the steps: {values}"
+    assert partial == sorted(partial), f"the bar went backwards: {values}"
+    assert values[-1] == 1
+
+
 def reference_image(server, body: dict) -> np.ndarray:  # type: ignore[no-untyped-def]
     answers = server.generate(body)
     return decode_png(base64.b64decode(answers[0]["artifacts"][0]["binary"]))
@@ -113,26 +136,17 @@ def test_progress_bar_moves_and_previews_appear(playground):
     page.fill("#prompt", "slowly")
     set_size(page, 128, 128)
     page.fill("#steps", "20")
-    page.fill("#ext-step_delay_ms", "150")
+    page.fill("#ext-step_delay_ms", "100")
+    record_progress(page)
     page.click("#generate")
-    seen: list[float] = []
-    preview_seen = False
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        seen.append(float(page.evaluate("document.getElementById('progress').value")))
-        if not preview_seen and page.is_visible("#preview-box"):
-            page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
-            preview_seen = True
-            screenshot(page, "03-progress-and-preview")
-        if page.text_content("#status").startswith("Done"):
-            break
-        page.wait_for_timeout(100)
-    assert page.text_content("#status").startswith("Done")
-    partial = [value for value in seen if 0 < value < 1]
-    assert len(set(partial)) >= 3, f"the bar did not move through the steps: {seen}"
-    assert partial == sorted(partial), f"the bar went backwards: {partial}"
-    assert preview_seen, "no preview appeared"
-    assert float(page.evaluate("document.getElementById('progress').value")) == 1
+    page.wait_for_selector("#preview-box:not([hidden])", timeout=15_000)
+    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    screenshot(page, "03-progress-and-preview")
+    assert wait_done(page).startswith("Done")
+    values, previews = progress_seen(page)
+    assert_progress_moved(values)
+    assert len(set(previews)) >= 2 and all(src.startswith("data:image/") for src in previews)
+    assert page.is_hidden("#preview-box")  # the finished image replaces the previews
 
 
 def test_cancel_stops_a_running_job(playground):
@@ -279,7 +293,7 @@ def test_copy_as_curl_and_json_describe_the_request(playground, pattern_server):
 def test_narrow_screen_has_no_sideways_scrolling(browser, pattern_server):
     context, page, guard = open_page(browser, pattern_server, width=380, height=800)
     page.goto(pattern_server.url + "/")
-    page.wait_for_selector("#engine option")
+    page.wait_for_selector("#engine option", state="attached")
     assert page.evaluate("document.documentElement.scrollWidth") <= 380
     screenshot(page, "09-narrow")
     context.close()

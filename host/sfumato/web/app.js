@@ -17,6 +17,7 @@ const state = {
   lora: null, // {base64}
   job: null, // {handle, stop: AbortController}
   lastBuilt: null,
+  appliedEngine: null,
 };
 const painter = new MaskPainter($("mask-canvas"));
 
@@ -61,6 +62,10 @@ function currentEngine() {
 function applyEngine() {
   const engine = currentEngine();
   if (!engine) return;
+  // Defaults and the engine's own fields only when the engine changes: a refresh of the
+  // list (while an engine loads) must not undo what the person typed.
+  const fresh = state.appliedEngine !== engine.id;
+  state.appliedEngine = engine.id;
   localStorage.setItem(ENGINE_STORAGE, engine.id);
   const detail = engine.detail;
   $("engine-description").textContent = engine.description || "";
@@ -77,6 +82,7 @@ function applyEngine() {
   sampler.replaceChildren(...engine.samplers.map((name) => new Option(samplerLabel(name), name)));
   sampler.value = engine.samplers.includes(keep) ? keep : detail.default_sampler || engine.samplers[0] || "";
 
+  if (!fresh) return;
   const limits = detail.limits || {};
   const multiple = limits.size_multiple || 8;
   for (const [id, max, native] of [["width", limits.max_width, detail.native_width], ["height", limits.max_height, detail.native_height]]) {
@@ -260,6 +266,8 @@ async function generate() {
   setRunning(true);
   setStatus("Submitting…");
   $("progress").value = 0;
+  // On a narrow screen the results are below the form: bring the progress bar into view.
+  $("progress").scrollIntoView({ block: "nearest", behavior: "smooth" });
   $("preview-box").hidden = true;
   let handle;
   try {
