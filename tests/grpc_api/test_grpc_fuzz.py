@@ -1,8 +1,12 @@
-"""Random bytes and mutated valid Requests sent to Generate never get INTERNAL or UNKNOWN."""
+"""Random bytes and mutated valid Requests sent to Generate (native gRPC and gRPC-web, binary and
+text) never get INTERNAL or UNKNOWN."""
 
 from __future__ import annotations
 
+import base64
+
 import grpc
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -67,3 +71,29 @@ def test_random_bytes(raw_generate, data: bytes) -> None:
 @given(data=mutated())
 def test_mutated_requests(raw_generate, data: bytes) -> None:
     _outcome(raw_generate, data)
+
+
+@pytest.fixture(scope="module")
+def web_client(binary_server):
+    with httpx.Client(base_url=binary_server.url, timeout=30) as client:
+        yield client
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=256), mutated().map(lambda message: _framed(message)),
+                      mutated().map(lambda message: base64.b64encode(_framed(message)))),
+       text=st.booleans())
+def test_grpc_web_bodies(web_client, data: bytes, text: bool) -> None:
+    content_type = "application/grpc-web-text" if text else "application/grpc-web+proto"
+    response = web_client.post("/gooseai.GenerationService/Generate", content=data,
+                               headers={"content-type": content_type})
+    assert response.status_code == 200
+    body = response.content
+    if text:  # separately padded base64 chunks decode four characters at a time
+        body = b"".join(base64.b64decode(body[i:i + 4]) for i in range(0, len(body), 4))
+    status = body[body.rindex(b"grpc-status: ") + len(b"grpc-status: "):].split(b"\r\n", 1)[0]
+    assert int(status) not in (2, 13), body[-500:]
+
+
+def _framed(message: bytes) -> bytes:
+    return b"\0" + len(message).to_bytes(4, "big") + message
