@@ -105,6 +105,8 @@ class EventSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     # An SSE comment line this often keeps proxies from closing a quiet stream.
     heartbeat_seconds: float = 15.0
+    # A listener gets at most one write per this many ms; the events in between go together.
+    send_interval_ms: float = 100.0
     # Previews (only while a listener asked for them): at most every N steps and one per T ms.
     preview_every_steps: int = 1
     preview_min_interval_ms: float = 250.0
@@ -377,8 +379,11 @@ def _check(settings: Settings, source: str) -> None:
     }.items():
         if not value > 0:
             raise ConfigError(f"{source}: {name} must be greater than 0, got {value}")
-    if events.preview_min_interval_ms < 0 or webhooks.backoff_seconds < 0:
-        raise ConfigError(f"{source}: events.preview_min_interval_ms and webhooks.backoff_seconds must be 0 or more")
+    if events.preview_min_interval_ms < 0 or events.send_interval_ms < 0 or webhooks.backoff_seconds < 0:
+        raise ConfigError(
+            f"{source}: events.preview_min_interval_ms, events.send_interval_ms and webhooks.backoff_seconds "
+            "must be 0 or more"
+        )
     if webhooks.allow and not webhooks.secret:
         raise ConfigError(f"{source}: webhooks.allow is set but webhooks.secret is empty; notices must be signed")
     for name in ("max_active_jobs", "max_queued_jobs", "requests_per_minute"):

@@ -117,10 +117,14 @@ def test_previews_travel_over_the_backbone_only_when_asked(cluster):
 
 def test_another_client_gets_404(cluster):
     cluster.worker()
+    cluster.wait_ready(cluster.replica(config=REPLICA_EVENTS_CONFIG))  # /plugins of the keyed one needs a key
     keyed = cluster.replica(config=REPLICA_EVENTS_CONFIG, env={"SFUMATO_API_KEYS": "bb-a,bb-b"})
-    cluster.wait_ready(keyed)
     keyed.api_key = "bb-a"
-    handle = _submit(keyed, _job(steps=2, request_id="bb-owned"))
+    deadline = time.monotonic() + 30
+    while (response := keyed.post("/grpcgateway/asyncGenerate", _job(steps=2, request_id="bb-owned"))).status_code != 200:
+        assert time.monotonic() < deadline, response.text  # until this replica has seen the worker's engines
+        time.sleep(0.2)
+    handle = response.json()
     assert read_events(keyed.url, handle["asyncHandle"], api_key="bb-a").names()[-1] == "done"
     for job in (handle["asyncHandle"], "bb-owned"):
         other = read_events(keyed.url, job, api_key="bb-b")

@@ -119,7 +119,7 @@ def test_cancel_ends_with_cancelled(events_server):
 
 
 def test_heartbeats_keep_a_quiet_stream_alive(events_server):
-    handle = _async(events_server, _slow(steps=3, delay=400))
+    handle = _async(events_server, _slow(steps=3, delay=1000))
     received = read_events(events_server.url, handle["asyncHandle"], api_key=KEY_A)
     assert received.comments.count("ping") >= 3, received.comments  # heartbeat_seconds = 0.3 in this config
     assert received.names()[-1] == "done"

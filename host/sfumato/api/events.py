@@ -68,25 +68,26 @@ class EventsController(Controller):
         client = client_of(request.scope)
         after = _last_event_id(request)
         heartbeat = services.settings.events.heartbeat_seconds
+        pace = services.settings.events.send_interval_ms / 1000.0
         listeners: Listeners = services.event_listeners
         if services.settings.queue.url:
             reader = services.scheduler.event_reader
             found = await reader.find(client, job_id)
             if found is None:
                 raise _not_found(job_id)
-            source = reader.follow(found, after, previews=bool(previews), heartbeat=heartbeat)
+            source = reader.follow(found, after, previews=bool(previews), heartbeat=heartbeat, pace=pace)
         else:
             events = services.directory.get(client, job_id)
             if events is None:
                 raise _not_found(job_id)
-            source = events.follow(after, previews=bool(previews), heartbeat=heartbeat)
+            source = events.follow(after, previews=bool(previews), heartbeat=heartbeat, pace=pace)
         listeners.admit()
 
         async def frames() -> AsyncIterator[bytes]:
             try:
                 yield HEARTBEAT  # headers and a first byte at once, so clients know they are connected
-                async for event in source:
-                    yield HEARTBEAT if event is None else sse_frame(event)
+                async for batch in source:
+                    yield b"".join(sse_frame(event) for event in batch) if batch else HEARTBEAT
             finally:
                 listeners.open -= 1
                 await source.aclose()  # type: ignore[attr-defined]

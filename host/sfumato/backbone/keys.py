@@ -5,6 +5,8 @@
     {p}:job:{id}              hash: payload, engine, client, request id, received, state, code, message
     {p}:job:{id}:events       stream of the job's results and its end (consumer group "async")
     {p}:job:{id}:published    hash: which result indices and whether the end were published (dedup)
+    {p}:job:{id}:progress     stream of the job's progress events (GET /jobs/{id}/events), ids <n>-1
+    {p}:eventid:{client}:{r}  the job id of a requestId, for GET /jobs/{requestId}/events
     {p}:request:{client}:{r}  the job id of a requestId, for idempotent resubmits
     {p}:engine:{id}           an engine's description, as workers publish it
     {p}:engines               set of engine ids ever published
@@ -39,6 +41,12 @@ class Keys:
 
     def published(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:published"
+
+    def progress(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:progress"
+
+    def event_lookup(self, client: str, request_id: str) -> str:
+        return f"{self.prefix}:eventid:{client}:{request_id}"
 
     def request(self, client: str, request_id: str) -> str:
         return f"{self.prefix}:request:{client}:{request_id}"

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sfumato.backbone.events import END_EVENT_LUA, QUEUED_EVENT_LUA, end_event
 from sfumato.backbone.keys import ASYNC_GROUP, WORKER_GROUP, Keys
 
-# KEYS: queued counter, queue stream, job hash, events stream, request key ("" without a requestId), signals
+# KEYS: queued counter, queue stream, job hash, events stream, request key ("" without a requestId), signals,
+# progress stream (its first event: queued, with the position)
 # Publishes "queued <engine>" so idle workers look at once.
 # ARGV: limit, job id, retention seconds, engine id, then field/value pairs of the job hash
 # Returns 0 (the engine's queue is full), 1 (queued) or the job id that already owns the requestId.
@@ -29,7 +31,7 @@ if queued >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[3], unpack(ARGV, 5))
 redis.call('XGROUP', 'CREATE', KEYS[4], 'async', '0', 'MKSTREAM')
 redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+""" + QUEUED_EVENT_LUA + """redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
 if KEYS[5] ~= '' then redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[3]) end
 redis.call('PUBLISH', KEYS[6], 'queued ' .. ARGV[4])
 return 1
@@ -71,7 +73,8 @@ return 1
 """
 
 # KEYS: published hash, events stream, job hash, signals channel, and the engine's queue stream when a
-# worker ends the job it holds; ARGV: code, message, retention seconds, job id, the queue entry id ("" if none)
+# worker ends the job it holds, progress stream; ARGV: code, message, retention seconds, job id, the queue
+# entry id ("" if none), the last progress event's name and data
 # The end, its signal and (for a worker) the acknowledgement in one step.
 _PUBLISH_END = """
 if ARGV[5] ~= '' then
@@ -81,7 +84,7 @@ end
 if redis.call('HSETNX', KEYS[1], 'end', '1') == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 't', 'e', 'code', ARGV[1], 'message', ARGV[2])
 redis.call('HSET', KEYS[3], 'state', 'done', 'code', ARGV[1], 'message', ARGV[2])
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+""" + END_EVENT_LUA + """for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 redis.call('PUBLISH', KEYS[4], 'end ' .. ARGV[4])
 return 1
 """
@@ -147,7 +150,7 @@ class Backbone:
             flat += [name, value]
         outcome = await self._enqueue(
             keys=[keys.queued(engine_id), keys.queue(engine_id), keys.job(job_id), keys.events(job_id), request_key,
-                  keys.signals],
+                  keys.signals, keys.progress(job_id)],
             args=[limit, job_id, self.retention, engine_id, *flat],
         )
         if isinstance(outcome, bytes):
@@ -190,8 +193,9 @@ class Backbone:
         """End the job once (later calls change nothing); with ``entry_id``, also acknowledge its queue entry."""
         keys = self.keys
         ended = await self._publish_end(
-            keys=[keys.published(job_id), keys.events(job_id), keys.job(job_id), keys.signals, keys.queue(engine_id)],
-            args=[int(code), message, self.retention, job_id, entry_id],
+            keys=[keys.published(job_id), keys.events(job_id), keys.job(job_id), keys.signals, keys.queue(engine_id),
+                  keys.progress(job_id)],
+            args=[int(code), message, self.retention, job_id, entry_id, *end_event(int(code), message)],
         )
         return bool(ended)
 

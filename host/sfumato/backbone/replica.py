@@ -18,6 +18,7 @@ from typing import Any
 
 from sfumato.backbone.codec import decode_job, decode_result, encode_job
 from sfumato.backbone.connection import connect, redact
+from sfumato.backbone.events import BackboneEventReader
 from sfumato.backbone.keys import Keys
 from sfumato.backbone.queue import Backbone, Event
 from sfumato.backbone.registry import RemoteEnginePool, RemoteSlot
@@ -48,6 +49,7 @@ class BackboneScheduler:
         self.client = connect(settings.queue.url)
         self.keys = Keys(settings.queue.prefix)
         self.backbone = Backbone(self.client, self.keys, retention_seconds=settings.jobs.async_retention_seconds)
+        self.event_reader = BackboneEventReader(self.client, self.keys, settings.events.retention_seconds)
         self.queue_size = settings.jobs.queue_size
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.job_ids: dict[int, str] = {}  # id(state) → job id
@@ -144,6 +146,10 @@ class BackboneScheduler:
             self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
             raise self._queue_full(slot)
         self._follow(state, job_id)
+        try:
+            await self.event_reader.remember(client, job.request_id, job_id)
+        except Exception as exc:  # noqa: BLE001 - the job runs anyway; only its events are harder to find
+            log.warning("job %s: remembering its requestId for events: %s", job_id, exc)
         return state
 
     async def _adopt(self, job_id: str) -> JobState | None:

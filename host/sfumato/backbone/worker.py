@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 
 from sfumato.backbone.codec import decode_job, encode_result
 from sfumato.backbone.connection import connect, redact
+from sfumato.backbone.events import EventForwarder
 from sfumato.backbone.keys import Keys
 from sfumato.backbone.queue import Backbone, Taken
 from sfumato.backbone.registry import EngineStatus, WorkerRecord, encode, engine_record
 from sfumato.config import Settings
 from sfumato.engine_pool import EnginePool, build_pool
 from sfumato.errors import Code, RpcError
+from sfumato.jobs.events import PreviewSettings
 from sfumato.jobs.scheduler import Scheduler
 from sfumato.jobs.state import JobState
 from sfumato.metrics import Metrics
@@ -41,6 +43,7 @@ class _Running:
     entry_id: bytes
     state: JobState
     task: asyncio.Task[None] | None = None
+    events_task: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -61,6 +64,12 @@ class EngineWorker:
             self.pool, queue_size=1 << 30, batch_window_ms=self.settings.jobs.batch_window_ms, metrics=self.metrics
         )
         self.lease_ms = int(queue.lease_seconds * 1000)
+        events = self.settings.events
+        self.scheduler.preview_settings = PreviewSettings(
+            every_steps=events.preview_every_steps, min_interval_ms=events.preview_min_interval_ms,
+            max_side=events.preview_max_side,
+        )
+        self.forwarder = EventForwarder(self.client, self.keys)
         self.running: dict[str, _Running] = {}
         self.stopping = asyncio.Event()
         self.room = asyncio.Event()  # set when a job ends: there may be room to take another
@@ -179,6 +188,7 @@ class EngineWorker:
         state = JobState(job, asyncio.get_running_loop(), taken.received_ms)
         running = _Running(engine_id, entry_id, state)
         self.running[job_id] = running
+        running.events_task = asyncio.get_running_loop().create_task(self.forwarder.forward(job_id, state))
         self.scheduler.submit(state, slot)
         running.task = asyncio.get_running_loop().create_task(self._forward(job_id, running))
 
@@ -191,6 +201,9 @@ class EngineWorker:
                 await self._retrying(self.backbone.publish_result, job_id, result.index, encode_result(result))
         except RpcError as exc:
             code, message = exc.code, exc.message
+        if running.events_task is not None:  # its progress events go before its end
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(running.events_task), 5.0)
         await self._end(running.engine_id, running.entry_id, job_id, code, message)
         self.running.pop(job_id, None)
         self.room.set()

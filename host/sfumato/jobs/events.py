@@ -169,9 +169,17 @@ class JobEvents:
             return [event for event in self._events if event.id > last_id]
 
     async def follow(
-        self, after: int = 0, *, previews: bool = False, heartbeat: float = 15.0, ask_previews: bool | None = None
-    ) -> AsyncIterator[JobEvent | None]:
-        """Events after id ``after`` until the terminal one; ``None`` after ``heartbeat`` seconds of quiet.
+        self,
+        after: int = 0,
+        *,
+        previews: bool = False,
+        heartbeat: float = 15.0,
+        pace: float = 0.0,
+        ask_previews: bool | None = None,
+    ) -> AsyncIterator[list[JobEvent]]:
+        """Batches of the events after id ``after``, until the terminal one; an empty batch after
+        ``heartbeat`` seconds of quiet. After a batch it waits ``pace`` seconds, so a listener
+        of a fast job gets a few larger writes instead of one per step.
 
         With ``previews``, preview events are included, and (unless ``ask_previews`` is false)
         the engine is asked for them while this listener lasts.
@@ -185,19 +193,20 @@ class JobEvents:
                     self._changed = asyncio.Event()
                 changed = self._changed
                 fresh = self.after(after)
-                for event in fresh:
-                    after = event.id
-                    if event.name == "preview" and not previews:
-                        continue
-                    yield event
-                    if event.terminal:
-                        return
                 if fresh:
+                    after = fresh[-1].id
+                    batch = [event for event in fresh if previews or event.name != "preview"]
+                    if batch:
+                        yield batch
+                    if fresh[-1].terminal:
+                        return
+                    if pace > 0:
+                        await asyncio.sleep(pace)
                     continue
                 try:
                     await asyncio.wait_for(changed.wait(), heartbeat)
                 except TimeoutError:
-                    yield None
+                    yield []
         finally:
             self.listeners -= 1
             self.preview_listeners -= asking

@@ -75,8 +75,8 @@ class WebhookSender:
         task.add_done_callback(self._watchers.discard)
 
     async def _notify_at_end(self, state: JobState, url: str) -> None:
-        async for event in state.events.follow(0, heartbeat=3600.0):
-            if event is not None and event.terminal:
+        async for batch in state.events.follow(0, heartbeat=3600.0, pace=0.5):
+            if batch and batch[-1].terminal:
                 break
         notice = Notice(url, notice_body(state), uuid.uuid4().hex)
         try:
