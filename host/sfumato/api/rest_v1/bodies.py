@@ -121,17 +121,18 @@ def parse_parts(body: bytes, content_type: str, *, max_parts: int) -> list[FormP
         raise bad_request("Content-Type multipart/form-data without a boundary parameter")
     parts: list[FormPart] = []
     segment: multipart.MultipartSegment | None = None
-    data = bytearray()
+    chunks: list[bytes] = []
     try:
         with multipart.PushMultipartParser(boundary, max_segment_count=max_parts) as parser:
             for chunk in (body, b""):
                 for event in parser.parse(chunk):
                     if isinstance(event, multipart.MultipartSegment):
-                        segment, data = event, bytearray()
+                        segment, chunks = event, []
                     elif event:
-                        data += event
+                        chunks.append(event)
                     elif segment is not None:
-                        parts.append(FormPart(segment.name, segment.filename, segment.content_type, bytes(data)))
+                        data = b"".join(chunks)
+                        parts.append(FormPart(segment.name, segment.filename, segment.content_type, data))
                 if parser.closed:
                     break
     except multipart.ParserLimitReached:
