@@ -163,3 +163,36 @@ def test_an_unknown_method_is_unimplemented(binary_server) -> None:
     fields = trailers(frames(response.content)[-1][1])
     assert fields["grpc-status"] == str(grpc.StatusCode.UNIMPLEMENTED.value[0])
     assert "Generate" in fields["grpc-message"]
+
+
+def test_native_grpc_keys_and_open_health(keyed_server) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(keyed_server.grpc_target) as channel:
+        stub = engines_pb2_grpc.EnginesServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ListEngines(engines_pb2.ListEnginesRequest(), timeout=30)
+        refused = httpx.get(keyed_server.url + "/grpcgateway/engines").json()
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert caught.value.details() == refused["message"]
+        assert stub.ListEngines(engines_pb2.ListEnginesRequest(), timeout=30,
+                                metadata=[("authorization", "Bearer sk-web")]).engine
+        # Probes hold no key, as with /healthz.
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_a_client_that_disconnects_cancels_its_job(binary_server) -> None:
+    request = text_request(engine="slow-pattern", samples=4, seeds=(1, 2, 3, 4), steps=20)
+    request.request_id = "grpc-web-disconnect-1"
+    request.image.extension.parameters.add(name="step_delay_ms", int=50)
+    payload = request.SerializeToString()
+    with httpx.Client(timeout=60) as client:
+        with client.stream("POST", binary_server.url + "/gooseai.GenerationService/Generate",
+                           content=struct.pack(">BI", 0, len(payload)) + payload,
+                           headers={"content-type": "application/grpc-web+proto"}) as response:
+            next(response.iter_raw())  # the first image has arrived; leave with three to go
+    deadline = time.monotonic() + 10
+    while "job grpc-web-disconnect-1 on slow-pattern: CANCELLED" not in binary_server.log():
+        assert time.monotonic() < deadline, binary_server.log()[-3000:]
+        time.sleep(0.05)
