@@ -357,3 +357,30 @@ def test_tensor_json_follows_the_proto_mapping(served):
     tensor = artifact(server.generate(request(requestedType="ARTIFACT_LATENT"))[0])["tensor"]
     assert tensor["shape"] == ["1", "4", str(SIZE // 8), str(SIZE // 8)] and tensor["dtype"] == "DT_FLOAT32"
     assert len(base64.b64decode(tensor["data"])) == 4 * 4 * (SIZE // 8) ** 2
+
+
+# ---- prompt weights ----
+
+
+def test_a_lone_fragment_weight_scales_the_departure_from_the_empty_prompt(served):
+    import torch
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    server, folder = served
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+    encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", local_files_only=True).eval()
+
+    def reference(text: str) -> np.ndarray:
+        ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length).input_ids
+        with torch.no_grad():
+            return encoder(torch.tensor([ids]))[0].numpy()
+
+    text, empty = reference("a red cat"), reference("")
+    for weight in (0.5, 2.0):
+        body = request(requestedType="ARTIFACT_EMBEDDING")
+        body["prompt"][0]["parameters"] = {"weight": weight}
+        embedding = tensor_of(artifact(server.generate(body)[0])["tensor"])
+        np.testing.assert_allclose(embedding, empty + weight * (text - empty), atol=1e-4)
+    halved = request(seed=2)
+    halved["prompt"][0]["parameters"] = {"weight": 0.5}
+    assert not np.array_equal(image_of(server.generate(halved)[0]), image_of(server.generate(request(seed=2))[0]))

@@ -4,9 +4,11 @@ Each fragment is tokenized without truncation, cut into windows of
 ``model_max_length - 2`` tokens, each window wrapped in BOS/EOS and encoded on its
 own; the window encodings are concatenated along the sequence axis (the usual
 "long prompt" technique, as cross-attention accepts any context length).
-Fragments are combined as the weighted average of their encodings (only relative
-weights matter); fragments with fewer windows are padded with encodings of the
-empty prompt so all have one length. SDXL's two encoders are concatenated along
+Fragments are combined as the weighted average of their encodings; fragments with
+fewer windows are padded with encodings of the empty prompt so all have one length.
+The mean weight ``s`` of the fragments then scales the result's departure from the
+empty prompt's encoding ``E0``: ``E0 + s·(average − E0)``. Weights of 1 leave the
+average as it is; a lone fragment of weight 0.5 lies halfway to the empty prompt. SDXL's two encoders are concatenated along
 the feature axis and the pooled embedding is the weighted average of each
 fragment's first-window pooled output.
 
@@ -131,6 +133,14 @@ class PromptEncoder:
             if p is not None:
                 pooled = p * share if pooled is None else pooled + p * share
         assert embeds is not None
+        strength = total / len(parts)
+        if strength != 1.0:
+            # The mean weight scales the prompt's departure from the empty prompt, so a lone
+            # fragment's weight matters (0.5 = halfway to no prompt, 1.5 = 50 % beyond it).
+            empty, empty_pooled = self._encode_fragment(WeightedText("", 1.0), windows)
+            embeds = empty + strength * (embeds - empty)
+            if pooled is not None and empty_pooled is not None:
+                pooled = empty_pooled + strength * (pooled - empty_pooled)
         return Conditioning(embeds, pooled)
 
     def _encode_fragment(self, fragment: WeightedText, windows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
