@@ -6,6 +6,7 @@ from their bytes (``requests`` sends ``files=`` parts without a Content-Type).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -161,9 +162,10 @@ def _json_field(name: str, text: str, max_depth: int) -> Any:
     return value
 
 
-def _file_fields(type_: type) -> set[str]:
-    hints = msgspec.inspect.type_info(type_).fields  # type: ignore[attr-defined]
-    return {field.name for field in hints if _is_file(field.type)}
+@functools.cache
+def _file_fields(type_: type) -> frozenset[str]:
+    fields = msgspec.inspect.type_info(type_).fields  # type: ignore[attr-defined]
+    return frozenset(field.name for field in fields if _is_file(field.type))
 
 
 def _is_file(info: Any) -> bool:
@@ -174,6 +176,7 @@ def _is_file(info: Any) -> bool:
     return isinstance(info, msgspec.inspect.CustomType) and info.cls is FilePart
 
 
+@functools.cache
 def _required(type_: type, name: str) -> bool:
     return next(field for field in msgspec.inspect.type_info(type_).fields if field.name == name).required  # type: ignore[attr-defined]
 
