@@ -310,15 +310,19 @@ def test_every_control_has_a_label(playground):
     assert unlabelled == []
 
 
-def test_assets_are_cached_by_digest(pattern_server):
-    with pattern_server.client() as client:
-        page = client.get("/")
-        assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
-        version = page.text.split('href="/web/', 1)[1].split("/", 1)[0]
-        script = client.get(f"/web/{version}/app.js")
-        assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
-        assert "immutable" in script.headers["cache-control"]
-        again = client.get(f"/web/{version}/app.js", headers={"If-None-Match": script.headers["etag"]})
-        assert again.status_code == 304
-        missing = client.get(f"/web/{version}/nope.js")
-        assert missing.status_code == 404 and missing.json()["code"] == 5
+def test_an_extension_parameter_error_shows_next_to_it_and_a_job_failure_by_the_button(playground):
+    page, guard = playground
+    guard.expected_errors.append("status of 400")
+    page.fill("#prompt", "errors")
+    set_size(page, 64, 64)
+    page.fill("#ext-step_delay_ms", "99999")
+    page.click("#generate")
+    page.wait_for_selector("#error-ext-step_delay_ms:not(:empty)")
+    assert page.text_content("#error-ext-step_delay_ms").startswith("image.extension.parameters[0]")
+    assert page.get_attribute("#ext-step_delay_ms", "aria-invalid") == "true"
+    page.fill("#ext-step_delay_ms", "")
+    page.select_option("#ext-fail", "error")
+    page.click("#generate")
+    assert wait_done(page).startswith("Error")
+    assert page.text_content("#error-ext-step_delay_ms") == ""  # old errors go with a new attempt
+    assert "fault injected" in page.text_content("#error-general")
