@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import contextlib
+import math
 import re
 import struct
 from collections.abc import AsyncIterator
@@ -27,9 +28,11 @@ from urllib.parse import quote
 
 import msgspec
 import pybase64
+from google.rpc import status_pb2
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from sfumato.api.auth import client_of
+from sfumato.api.errors import status_body
 from sfumato.api.grpc.methods import Method
 from sfumato.api.grpc.server import internal_error
 from sfumato.errors import Code, RpcError
@@ -58,8 +61,7 @@ def frame(payload: bytes, *, trailers: bool = False) -> bytes:
 
 
 def trailers_frame(code: Code, message: str) -> bytes:
-    from google.rpc import status_pb2  # the same detail native gRPC sends
-
+    # The google.rpc.Status detail, as native gRPC sends it.
     details = status_pb2.Status(code=int(code), message=message).SerializeToString() if code else b""
     lines = [f"grpc-status: {int(code)}"]
     if message:
@@ -78,7 +80,7 @@ class _Reply:
         self.media_type = "application/grpc-web-text+proto" if self.text else "application/grpc-web+proto"
         self.started = False
 
-    async def _start(self, extra: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+    async def _start(self, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         headers = [(b"content-type", self.media_type.encode()), *extra]
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         self.started = True
@@ -98,7 +100,7 @@ class _Reply:
 
     async def finish(self, code: Code = Code.OK, message: str = "", retry_after: float | None = None) -> None:
         if not self.started:
-            extra = [(b"retry-after", str(max(1, int(retry_after + 0.999))).encode())] if retry_after else []
+            extra = ((b"retry-after", str(max(1, math.ceil(retry_after))).encode()),) if retry_after else ()
             await self._start(extra)
         await self.chunk(trailers_frame(code, message), more=False)
 
@@ -276,7 +278,7 @@ async def _close(answers: AsyncIterator[Any]) -> None:
 
 
 async def _json_refusal(send: Send, status: int, code: Code, message: str) -> None:
-    body = msgspec.json.encode({"code": int(code), "message": message, "details": []})
+    body = status_body(code, message)
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
