@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import msgspec
 import pybase64
 from litestar import Controller, Request, Response, get, post
@@ -31,7 +33,7 @@ from sfumato.api.rest_v1.shapes import (
 )
 from sfumato.api.services import Services
 from sfumato.engines import EngineDescription
-from sfumato.errors import RpcError
+from sfumato.errors import Code, RpcError
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.state import ImageResult, JobState
 
@@ -47,6 +49,7 @@ LOCAL_ACCOUNT = Account(
     organizations=[Organization(id="org-local", name="sfumato", role="OWNER", is_default=True)],
 )
 
+T = TypeVar("T")
 Services_ = NamedDependency[SkipValidation[Services]]
 _GENERATION_ERRORS = error_responses(400, 401, 404, 429, 500, 501, 503)
 
@@ -63,9 +66,10 @@ def _generating_engine(services: Services, engine_id: str) -> EngineDescription:
     return description
 
 
-def _required(data: object | None) -> None:
+def _required(data: T | None) -> T:
     if data is None:
         raise bad_request("the body is empty; send text_prompts and the route's options")
+    return data
 
 
 async def _results(state: JobState) -> list[ImageResult]:
@@ -94,6 +98,8 @@ async def _generate(
     results = await _unless_disconnected(
         request, _results(state), lambda: services.scheduler.cancel(state, "the client disconnected")
     )
+    if not results:
+        raise RpcError(Code.INTERNAL, f"job {state.job.request_id} finished without an image")
     if want_png:
         first = results[0]
         return Response(first.png, media_type=PNG, headers={"Finish-Reason": _finish_reason(first),
@@ -126,11 +132,10 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=GenerationOperation)
     async def text_to_image(self, request: Request, services: Services_, engine_id: str,
                             data: TextToImageOptions | None = None) -> Response[bytes]:
-        _required(data)
-        assert data is not None
+        options = _required(data)
         description = _generating_engine(services, engine_id)
-        wire_request = translate.text_to_image(engine_id, data, description.accepts, description.supports_clip_guidance)
-        return await _generate(request, services, wire_request, data.samples or 1)
+        wire_request = translate.text_to_image(engine_id, options, description.accepts, description.supports_clip_guidance)
+        return await _generate(request, services, wire_request, options.samples or 1)
 
     @post("/generation/{engine_id:str}/image-to-image", status_code=200, dto=RestBody[ImageToImageOptions],
           return_dto=None, summary="Image to image",
@@ -140,11 +145,10 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def image_to_image(self, request: Request, services: Services_, engine_id: str,
                              data: ImageToImageOptions | None = None) -> Response[bytes]:
-        _required(data)
-        assert data is not None
+        options = _required(data)
         description = _generating_engine(services, engine_id)
-        wire_request = translate.image_to_image(engine_id, data, description.accepts, description.supports_clip_guidance)
-        return await _generate(request, services, wire_request, data.samples or 1)
+        wire_request = translate.image_to_image(engine_id, options, description.accepts, description.supports_clip_guidance)
+        return await _generate(request, services, wire_request, options.samples or 1)
 
     @post("/generation/{engine_id:str}/image-to-image/masking", status_code=200, dto=RestBody[MaskingOptions],
           return_dto=None, summary="Image to image with a mask",
@@ -154,11 +158,10 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def masking(self, request: Request, services: Services_, engine_id: str,
                       data: MaskingOptions | None = None) -> Response[bytes]:
-        _required(data)
-        assert data is not None
+        options = _required(data)
         description = _generating_engine(services, engine_id)
-        wire_request = translate.image_to_image(engine_id, data, description.accepts, description.supports_clip_guidance)
-        return await _generate(request, services, wire_request, data.samples or 1)
+        wire_request = translate.image_to_image(engine_id, options, description.accepts, description.supports_clip_guidance)
+        return await _generate(request, services, wire_request, options.samples or 1)
 
     @post("/generation/{engine_id:str}/image-to-image/upscale", status_code=200, dto=RestBody[UpscaleOptions],
           return_dto=None, summary="Upscale",
@@ -168,8 +171,7 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def upscale(self, request: Request, services: Services_, engine_id: str,
                       data: UpscaleOptions | None = None) -> Response[bytes]:
-        _required(data)
-        assert data is not None
+        options = _required(data)
         slot = services.pool.get(engine_id)
         upscalers = tuple(getattr(slot.describe(), "upscalers", ())) if slot is not None else ()
         if not upscalers:
@@ -177,7 +179,7 @@ class RestV1Controller(Controller):
                            if getattr(other.describe(), "upscalers", ()))
             raise RestError(404, "not_found", f"engine_id: {engine_id!r} is not an upscaling engine; upscaling "
                                               f"engines: {', '.join(known) or 'none on this server'}")
-        wire_request = translate.upscale(engine_id, data, upscalers[0])
+        wire_request = translate.upscale(engine_id, options, upscalers[0])
         return await _generate(request, services, wire_request, 1, image_field="image")
 
     @get("/engines/list", summary="List engines", responses=error_responses(401, 429, 500), operation_class=RpcOperation,
