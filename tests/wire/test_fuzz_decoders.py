@@ -12,7 +12,6 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import numpy as np
