@@ -326,3 +326,44 @@ def test_an_extension_parameter_error_shows_next_to_it_and_a_job_failure_by_the_
     assert wait_done(page).startswith("Error")
     assert page.text_content("#error-ext-step_delay_ms") == ""  # old errors go with a new attempt
     assert "fault injected" in page.text_content("#error-general")
+
+
+def test_download_and_use_as_init(playground):
+    page, _ = playground
+    page.fill("#prompt", "download me")
+    set_size(page, 64, 48)
+    page.click("#generate")
+    assert wait_done(page).startswith("Done")
+    [(seed, shown)] = gallery_images(page)
+    with page.expect_download() as download_info:
+        page.click("#gallery .download")
+    download = download_info.value
+    assert download.suggested_filename == f"sfumato-{seed}.png"
+    np.testing.assert_array_equal(decode_png(open(download.path(), "rb").read()), shown)
+    page.click("#gallery button:has-text('Use as init')")
+    page.wait_for_selector("#init-tools:not([hidden])")
+    np.testing.assert_array_equal(canvas_pixels(page, "init-canvas"), shown)
+    assert page.input_value("#width") == "64" and page.input_value("#height") == "48"
+    assert '"type": "ARTIFACT_IMAGE"' in page.text_content("#request-text")
+
+
+def test_blur_preview_matches_the_server_away_from_the_edges(playground, tmp_path, rng):
+    page, _ = playground
+    init = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    path = tmp_path / "blur.png"
+    path.write_bytes(png_bytes(init))
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    page.select_option("#adjustment-kind", "blur")
+    page.click("#add-adjustment")
+    page.fill("#adjustments input", "2")
+    page.dispatch_event("#adjustments input", "input")
+    preview = canvas_pixels(page, "init-canvas").astype(int)
+    page.fill("#strength", "0")
+    page.click("#generate")
+    assert wait_done(page).startswith("Done"), page.text_content("#status")
+    [(_, server)] = gallery_images(page)
+    inner = (slice(8, -8), slice(8, -8))  # the canvas blurs against transparency at the edges
+    difference = np.abs(preview[inner] - server.astype(int)[inner])
+    assert difference.mean() < 2.0 and np.percentile(difference, 99) <= 8, (difference.mean(), difference.max())
+    assert np.abs(preview[inner] - init.astype(int)[inner]).mean() > 20  # it did blur
