@@ -13,6 +13,8 @@ from PIL import Image
 CONFIG = """
 [server]
 default_engine = "test-pattern"
+# Browser front ends read the PNG answer's headers cross-origin.
+cors_origins = ["http://app.example"]
 
 [quotas]
 max_active_jobs = 0

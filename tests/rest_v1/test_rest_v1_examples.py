@@ -67,6 +67,15 @@ def test_accept_image_png_answers_the_png_itself(rest_server: RunningServer) -> 
     assert base64.b64decode(as_json["base64"]) == response.content
 
 
+def test_a_browser_may_read_the_png_headers(rest_server: RunningServer) -> None:
+    response = requests.post(
+        generation(rest_server, "text-to-image"), headers={"Accept": "image/png", "Origin": "http://app.example"},
+        json={"text_prompts": [{"text": "a lighthouse"}], "steps": 10, "width": 128, "height": 128}, timeout=60)
+    assert response.headers["Access-Control-Allow-Origin"] == "http://app.example"
+    exposed = {name.strip().lower() for name in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"finish-reason", "seed"} <= exposed
+
+
 @pytest.mark.parametrize("mode", ["IMAGE_STRENGTH", "STEP_SCHEDULE"])
 def test_image_to_image_multipart_as_the_python_example(rest_server: RunningServer, tmp_path, mode: str) -> None:
     init_path = tmp_path / "init_image.png"

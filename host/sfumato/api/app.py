@@ -87,7 +87,8 @@ def create_app(settings: Settings, plugins: Plugins) -> Litestar:
         openapi_config=openapi,
         plugins=[*openapi_plugins({name: spec.params for name, spec in plugins.adjustments.items()}), FilePartSchemaPlugin()],
         request_max_body_size=settings.limits.max_body_bytes,
-        cors_config=CORSConfig(allow_origins=settings.server.cors_origins, allow_headers=["*"], expose_headers=["Retry-After", "grpc-status", "grpc-message"])
+        cors_config=CORSConfig(allow_origins=settings.server.cors_origins, allow_headers=["*"], expose_headers=[
+            "Retry-After", "grpc-status", "grpc-message", "Finish-Reason", "Seed"])
         if settings.server.cors_origins
         else None,
         on_app_init=[_no_debug],
