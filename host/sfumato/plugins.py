@@ -42,7 +42,7 @@ log = logging.getLogger("sfumato.plugins")
 ENTRY_POINT_GROUP = "sfumato"
 
 # Distributions built from this repository; they take precedence in name clashes.
-FIRST_PARTY = frozenset({"sfumato", "sfumato-diffusers", "sfumato-samplers-extra"})
+FIRST_PARTY = frozenset({"sfumato", "sfumato-diffusers", "sfumato-samplers-extra", "sfumato-upscale"})
 
 HOOKS = ("register_engines", "register_samplers", "register_adjustments")
 
