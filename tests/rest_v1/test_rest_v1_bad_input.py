@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -207,5 +210,25 @@ def test_rate_limit_answers_in_the_rest_shape(tmp_path) -> None:
         limited = requests.get(url, timeout=10)
         assert_rest_error(limited, 429, "rate_limit_exceeded", "quotas.requests_per_minute")
         assert int(limited.headers["Retry-After"]) >= 1
+    finally:
+        server.stop()
+
+
+def test_a_stalled_body_gets_the_rest_408(tmp_path) -> None:
+    config = CONFIG.replace('default_engine = "test-pattern"', 'default_engine = "test-pattern"\nbody_timeout_seconds = 1.0')
+    server = start_server(tmp_path, config=config, plugins=["test_pattern"])
+    try:
+        address = urlsplit(server.url)
+        with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/generation/test-pattern/text-to-image HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"text_prompts\":")
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408")
+        error = json.loads(body)
+        assert set(error) == {"id", "name", "message"} and error["name"] == "request_timeout"
+        assert "server.body_timeout_seconds" in error["message"]
     finally:
         server.stop()

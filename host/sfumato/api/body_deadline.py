@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from sfumato.api.errors import status_body
+from sfumato.api.rest_v1.errors import error_body, is_rest_path
 from sfumato.errors import Code
 
 Message = dict[str, Any]
@@ -27,10 +28,9 @@ class BodyDeadline:
     def __init__(self, app: Any, timeout: float) -> None:
         self.app = app
         self.timeout = timeout
-        self.timeout_body = status_body(
-            Code.DEADLINE_EXCEEDED,
-            f"the request body did not arrive within {timeout:g} s (server.body_timeout_seconds)",
-        )
+        message = f"the request body did not arrive within {timeout:g} s (server.body_timeout_seconds)"
+        self.timeout_body = status_body(Code.DEADLINE_EXCEEDED, message)
+        self.rest_timeout_body = error_body("request_timeout", message)
 
     async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -55,7 +55,7 @@ class BodyDeadline:
                     # Too late for a 408; the response decides how long this lasts.
                     return await receive()
                 timed_out = response_started = True
-                await self._send_timeout(send)
+                await self._send_timeout(send, self.rest_timeout_body if is_rest_path(scope["path"]) else self.timeout_body)
                 return _DISCONNECT
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_complete = True
@@ -71,16 +71,16 @@ class BodyDeadline:
 
         await self.app(scope, receive_in_time, send_unless_timed_out)
 
-    async def _send_timeout(self, send: Any) -> None:
+    async def _send_timeout(self, send: Any, body: bytes) -> None:
         await send(
             {
                 "type": "http.response.start",
                 "status": 408,
                 "headers": [
                     (b"content-type", b"application/json"),
-                    (b"content-length", str(len(self.timeout_body)).encode()),
+                    (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": self.timeout_body, "more_body": False})
+        await send({"type": "http.response.body", "body": body, "more_body": False})

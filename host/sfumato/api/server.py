@@ -27,6 +27,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from sfumato.api.body_deadline import BodyDeadline
 from sfumato.api.errors import status_body
+from sfumato.api.rest_v1.errors import error_body, is_rest_path
 from sfumato.config import Settings
 from sfumato.errors import Code
 
@@ -34,25 +35,26 @@ from sfumato.errors import Code
 # sends nothing is closed after this long, to free its socket sooner.
 OVER_CAPACITY_HEADER_SECONDS = 1.0
 
-_OVER_CAPACITY_BODY = status_body(
-    Code.UNAVAILABLE, "the server has too many open connections (server.max_connections); try again shortly"
-)
+_OVER_CAPACITY_MESSAGE = "the server has too many open connections (server.max_connections); try again shortly"
+_OVER_CAPACITY_BODY = status_body(Code.UNAVAILABLE, _OVER_CAPACITY_MESSAGE)
 
 
 async def refuse_over_capacity(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    body = error_body("service_unavailable", _OVER_CAPACITY_MESSAGE) if is_rest_path(scope.get("path", "")) \
+        else _OVER_CAPACITY_BODY
     await send(
         {
             "type": "http.response.start",
             "status": 503,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(_OVER_CAPACITY_BODY)).encode()),
+                (b"content-length", str(len(body)).encode()),
                 (b"retry-after", b"1"),
                 (b"connection", b"close"),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": _OVER_CAPACITY_BODY, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class GuardedH11Protocol(H11Protocol):
