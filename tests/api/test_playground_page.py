@@ -5,8 +5,11 @@ What the page does is tested in a real browser (tests/browser/).
 
 from __future__ import annotations
 
+import gzip
 import re
 from importlib.resources import files
+
+import httpx
 
 EXTERNAL_URL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.I)
 
@@ -61,3 +64,15 @@ def test_files_are_cached_for_a_year_under_their_digest(server):
         missing = client.get(f"/web/{version}/nope.js")
         assert missing.status_code == 404 and missing.json()["code"] == 5
         assert client.get(f"/web/{version}/index.html").status_code == 404
+
+
+def test_files_are_gzipped_for_browsers_that_accept_it(server):
+    page = httpx.get(server.url + "/", headers={"Accept-Encoding": "identity"})
+    version = re.search(r'src="/web/([0-9a-f]+)/app\.js"', page.text).group(1)
+    plain = httpx.get(f"{server.url}/web/{version}/app.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    with httpx.stream("GET", f"{server.url}/web/{version}/app.js", headers={"Accept-Encoding": "gzip, br"}) as packed:
+        raw = b"".join(packed.iter_raw())
+        assert packed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == plain.content and len(raw) < len(plain.content) / 2
+    assert plain.headers["content-type"] == "text/javascript; charset=utf-8"

@@ -2,15 +2,16 @@
 
 The page is plain ES modules and CSS from ``sfumato/web`` (no build step, nothing
 loaded from another host). Asset URLs carry a digest of the files, so browsers may
-keep them for a year; the page itself is revalidated on every load.
+keep them for a year; the page itself is revalidated on every load. Files are sent
+gzipped to browsers that accept it (compressed once, when first asked for).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import mimetypes
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 
 from litestar import Controller, Request, get
@@ -20,7 +21,14 @@ from sfumato.errors import Code, RpcError
 
 _WEB = files("sfumato") / "web"
 _PAGE = "index.html"
-_ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}
+# Litestar adds "; charset=utf-8" to text types.
+_MEDIA_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 ASSET_CACHE = "public, max-age=31536000, immutable"
 # A stale digest (a page cached before an upgrade) still gets today's file, briefly cached.
 STALE_ASSET_CACHE = "public, max-age=60"
@@ -31,24 +39,33 @@ PAGE_CACHE = "no-cache"
 class Asset:
     body: bytes
     media_type: str
-    etag: str
+
+    @cached_property
+    def etag(self) -> str:
+        # Weak: the gzipped and the plain bytes are the same file.
+        return 'W/"' + hashlib.sha256(self.body).hexdigest()[:20] + '"'
+
+    @cached_property
+    def gzipped(self) -> bytes | None:
+        if self.media_type.startswith("image/png"):
+            return None  # already compressed
+        # mtime=0: the same bytes from every server process.
+        return gzip.compress(self.body, compresslevel=9, mtime=0)
 
 
 @cache
 def _assets() -> dict[str, Asset]:
     found = {}
     for entry in _WEB.iterdir():
-        suffix = "." + entry.name.rpartition(".")[2]
-        if entry.is_file() and (suffix in _ASSET_TYPES or entry.name == _PAGE):
-            body = entry.read_bytes()
-            media_type = _ASSET_TYPES.get(suffix) or mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
-            found[entry.name] = Asset(body, media_type, '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+        media_type = _MEDIA_TYPES.get("." + entry.name.rpartition(".")[2])
+        if entry.is_file() and media_type:
+            found[entry.name] = Asset(entry.read_bytes(), media_type)
     return found
 
 
 @cache
 def assets_version() -> str:
-    """A digest of every asset: it changes whenever any file of the page does."""
+    """A digest of every file of the page: it changes whenever any of them does."""
     digest = hashlib.sha256()
     for name, asset in sorted(_assets().items()):
         digest.update(name.encode() + b"\0" + asset.body)
@@ -57,21 +74,28 @@ def assets_version() -> str:
 
 @cache
 def _page() -> Asset:
-    body = _assets()[_PAGE].body.replace(b"{{ASSETS}}", f"/web/{assets_version()}".encode())
-    return Asset(body, "text/html; charset=utf-8", '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
+    return Asset(_assets()[_PAGE].body.replace(b"{{ASSETS}}", f"/web/{assets_version()}".encode()), _MEDIA_TYPES[".html"])
+
+
+def _accepts_gzip(request: Request) -> bool:
+    return any(part.split(";")[0].strip() == "gzip" for part in request.headers.get("accept-encoding", "").split(","))
 
 
 def _answer(request: Request, asset: Asset, cache_control: str) -> Response[bytes]:
-    headers = {"Cache-Control": cache_control, "ETag": asset.etag, "X-Content-Type-Options": "nosniff"}
+    headers = {"Cache-Control": cache_control, "ETag": asset.etag, "Vary": "Accept-Encoding",
+               "X-Content-Type-Options": "nosniff"}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(b"", status_code=304, headers=headers)
+    if asset.gzipped is not None and _accepts_gzip(request):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
     return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
 class PlaygroundController(Controller):
     include_in_schema = False
 
-    @get("/", media_type="text/html")
+    @get("/")
     async def page(self, request: Request) -> Response[bytes]:
         return _answer(request, _page(), PAGE_CACHE)
 
