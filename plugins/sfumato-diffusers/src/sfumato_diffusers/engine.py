@@ -197,6 +197,11 @@ class DiffusersEngine(Engine):
             getattr(pipe, "safety_checker", None),
             getattr(pipe, "feature_extractor", None),
         )
+        # The filter runs the checker once, after sampling; left in the pipelines it would run again
+        # inside each call and black out flagged images even in "flag" mode.
+        for view in (pipe, self._text2img, self._img2img, self._inpaint):
+            if view is not None and getattr(view, "safety_checker", None) is not None:
+                view.safety_checker = None
         batch_mode = self.options.batch_mode
         self._sequential = batch_mode == "sequential" or (batch_mode == "auto" and device.type == "cpu")
 
@@ -323,7 +328,8 @@ class DiffusersEngine(Engine):
         return bool(
             job.hires is not None
             and job.hires.enable
-            and job.init_image is None
+            and job.mask is None
+            and job.init_latent is None
             and hires.needs_hires(job.width, job.height, self.native_size)
         )
 
@@ -348,6 +354,8 @@ class DiffusersEngine(Engine):
             if job.mask is not None:
                 masks = [Image.fromarray(_to_uint8(item.task.job.mask)) for item in run]
                 return self._diffuse(run, counter, cancel, job.width, job.height, job.strength, init, masks)
+            if job.strength < 1.0 and self._uses_hires(job):
+                return self._hires_from_image(run, counter, cancel, init)
             if job.strength < 1.0:
                 return self._diffuse(run, counter, cancel, job.width, job.height, job.strength, init)
             # strength 1.0 ignores the init image: plain text-to-image.
@@ -358,6 +366,25 @@ class DiffusersEngine(Engine):
         drafts = self._diffuse(run, counter, cancel, layout.first_width, layout.first_height)
         placed = [Image.fromarray(hires.place(d, job.width, job.height, layout.scale)) for d in drafts]
         return self._diffuse(run, counter, cancel, job.width, job.height, self.options.hires_strength, placed)
+
+    def _hires_from_image(
+        self, run: list[_Item], counter: StepCounter, cancel: CancelSignal, init: list[Image.Image]
+    ) -> list[np.ndarray]:
+        """Hires fix with an init image: img2img of the init image fitted into the native square (as
+        oosFraction lays it out), the draft placed back over the init image, then refined at full size
+        with the smaller of ``hires_strength`` and the request's strength."""
+        job = run[0].task.job
+        assert job.hires is not None
+        native = self.native_size
+        layout = hires.plan(job.width, job.height, native, job.hires.oos_fraction)
+        fitted = [Image.fromarray(hires.fit_native(np.asarray(image), native, layout.scale)) for image in init]
+        drafts = self._diffuse(run, counter, cancel, native, native, job.strength, fitted)
+        placed = [
+            Image.fromarray(hires.place_on(draft, np.asarray(image), layout.scale))
+            for draft, image in zip(drafts, init)
+        ]
+        refine = min(self.options.hires_strength, job.strength)
+        return self._diffuse(run, counter, cancel, job.width, job.height, refine, placed)
 
     def _diffuse(
         self,

@@ -98,10 +98,14 @@ def check_job(
     if job.mask is not None and job.init_image is None:
         raise RpcError(Code.INVALID_ARGUMENT, "a mask needs an init image to inpaint")
     if job.hires is not None and job.hires.enable:
-        if job.init_image is not None:
+        if job.mask is not None:
             raise RpcError(
                 Code.UNIMPLEMENTED,
-                "hires fix applies to text-to-image requests; this request has an init image",
+                "hires fix applies to text-to-image and img2img requests; this request has a mask (inpainting)",
+            )
+        if job.init_latent is not None:
+            raise RpcError(
+                Code.UNIMPLEMENTED, "hires fix needs pixels to rescale; this request starts from a latent"
             )
         if not 0.0 <= job.hires.oos_fraction <= 1.0:
             raise RpcError(

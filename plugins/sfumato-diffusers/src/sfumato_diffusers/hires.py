@@ -42,3 +42,28 @@ def place(image: np.ndarray, width: int, height: int, scale: float) -> np.ndarra
     pad_h, pad_w = height - scaled.shape[0], width - scaled.shape[1]
     pads = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
     return np.pad(scaled, pads, mode="edge")
+
+
+def fit_native(image: np.ndarray, native: int, scale: float) -> np.ndarray:
+    """The init image as the first pass sees it: the inverse of :func:`place` onto the native square."""
+    return place(image, native, native, 1.0 / scale)
+
+
+def place_on(draft: np.ndarray, init: np.ndarray, scale: float) -> np.ndarray:
+    """:func:`place` the draft on the init image's canvas; where the scaled draft does not reach
+    (letterbox bands), the init image's own pixels stay instead of repeated edges."""
+    height, width = init.shape[:2]
+    placed = place(draft, width, height, scale)
+    out = np.array(init[:, :, :3], copy=True)
+    rows = _covered(draft.shape[0], scale, height)
+    cols = _covered(draft.shape[1], scale, width)
+    out[rows, cols] = placed[rows, cols]
+    return out
+
+
+def _covered(size: int, scale: float, canvas: int) -> slice:
+    scaled = max(1, round(size * scale))
+    if scaled >= canvas:
+        return slice(0, canvas)
+    start = (canvas - scaled) // 2
+    return slice(start, start + scaled)

@@ -116,11 +116,41 @@ def _components(seed: int, inpaint: bool) -> dict:
     return dict(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
 
 
-def build_tiny_pipeline(path: str | os.PathLike[str], seed: int = 0, inpaint: bool = False) -> Path:
+def build_tiny_safety_checker(flags_everything: bool, seed: int = 0) -> tuple:
+    """A tiny random-weight safety checker and its feature extractor, with a forced verdict.
+
+    The checker flags an image when a concept's cosine similarity exceeds that concept's
+    threshold; similarities lie in -1..1, so thresholds of -2 flag every image and +2 none.
+    """
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(seed)
+    size = 32
+    config = CLIPConfig(
+        text_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "vocab_size": 128, "max_position_embeddings": 16},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": size, "patch_size": 8},
+        projection_dim=16,
+    )
+    checker = StableDiffusionSafetyChecker(config).eval()
+    threshold = -2.0 if flags_everything else 2.0
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(threshold)
+        checker.special_care_embeds_weights.fill_(threshold)
+    extractor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+    return checker, extractor
+
+
+def build_tiny_pipeline(
+    path: str | os.PathLike[str], seed: int = 0, inpaint: bool = False, safety_flags: bool | None = None
+) -> Path:
     """Build the tiny pipeline and save it as a diffusers folder at ``path`` (atomically).
 
     ``inpaint=True`` gives the UNet 9 input channels (latents + mask + masked image)
-    and saves a ``StableDiffusionInpaintPipeline``. Returns ``path``. An existing
+    and saves a ``StableDiffusionInpaintPipeline``. ``safety_flags`` adds a tiny safety
+    checker that flags every image (True) or none (False). Returns ``path``. An existing
     folder is left as it is.
     """
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
@@ -133,7 +163,10 @@ def build_tiny_pipeline(path: str | os.PathLike[str], seed: int = 0, inpaint: bo
     try:
         parts = _components(seed, inpaint)
         cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
-        pipe = cls(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        checker = extractor = None
+        if safety_flags is not None:
+            checker, extractor = build_tiny_safety_checker(safety_flags, seed)
+        pipe = cls(**parts, safety_checker=checker, feature_extractor=extractor, requires_safety_checker=False)
         pipe.save_pretrained(staging, safe_serialization=True)
         try:
             os.rename(staging, target)
