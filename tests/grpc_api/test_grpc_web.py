@@ -23,6 +23,7 @@ from sfumato.proto import (
 from sfumato.testing import RunningServer, start_server
 
 from .conftest import BINARY_CONFIG, WebChannel, decode, text_request
+from .test_native_grpc import BAD_REQUESTS, json_error
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +197,14 @@ def test_a_client_that_disconnects_cancels_its_job(binary_server) -> None:
     while "job grpc-web-disconnect-1 on slow-pattern: CANCELLED" not in binary_server.log():
         assert time.monotonic() < deadline, binary_server.log()[-3000:]
         time.sleep(0.05)
+
+
+@pytest.mark.parametrize("mutate", BAD_REQUESTS, ids=lambda mutate: mutate.__name__.strip("_"))
+def test_bad_requests_over_grpc_web_get_the_json_routes_code_and_message(binary_server, web_channel, mutate) -> None:
+    request = text_request()
+    mutate(request)
+    stub = generation_pb2_grpc.GenerationServiceStub(web_channel)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.Generate(request))
+    assert caught.value.code() not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
+    assert (caught.value.code().name, caught.value.details()) == json_error(binary_server, request)
