@@ -56,10 +56,14 @@ class TestRgbConformance(_UpscaleConformance):
 
 class TestEsrganConformance(_UpscaleConformance):
     upscaler = "UPSCALER_ESRGAN"
+    conformance_size = (128, 96)  # a 64×48 input: 3×2 tiles of 32, so runs have steps to cancel between
+
+    def test_runs_in_several_tiles(self, conformance_engine: EngineUnderTest) -> None:
+        run = conformance_engine.run(self.conformance_make_job(conformance_engine))
+        assert [step for step, _ in run.progress] == [1, 2, 3, 4, 5, 6]
 
     @pytest.fixture(scope="class")
     @classmethod
     def conformance_engine(cls, checkpoints) -> EngineUnderTest:
-        # Small tiles, so a run has several steps to cancel between.
         return load_engine("esrgan", plugin=plugin, model=str(checkpoints["x4_pth"]),
                            options={"device": "cpu", "tile_size": 32, "tile_overlap": 8})
