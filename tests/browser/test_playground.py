@@ -163,6 +163,7 @@ def test_cancel_stops_a_running_job(playground):
     assert time.monotonic() - started < 5, "cancelling took as long as a whole job"
     screenshot(page, "04-cancelled")
     assert page.locator("#gallery li").count() == 0
+    assert float(page.evaluate("document.getElementById('progress').value")) == 0
     assert page.is_enabled("#generate") and not page.is_enabled("#cancel")
 
 

@@ -24,8 +24,9 @@ def test_generate_progress_previews_and_cancel_over_the_backbone(browser, cluste
     page.fill("#prompt", "over the backbone")
     page.fill("#width", "64")
     page.fill("#height", "64")
-    page.fill("#steps", "12")
-    page.fill("#ext-step_delay_ms", "60")
+    # Long enough for the worker to learn a listener wants previews (that news crosses the backbone).
+    page.fill("#steps", "20")
+    page.fill("#ext-step_delay_ms", "100")
     record_progress(page)
     page.click("#generate")
     assert wait_done(page).startswith("Done"), page.text_content("#status")

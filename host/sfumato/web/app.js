@@ -341,6 +341,7 @@ async function collect(job, settings, built) {
         $("progress").value = 1;
         setStatus(`Done: ${job.received} image${job.received === 1 ? "" : "s"}.`);
       } else if (status.code === 1) {
+        $("progress").value = 0;
         setStatus("Cancelled.");
       } else {
         showError(new ApiError(200, status.code, status.message || "the job failed"), built);
