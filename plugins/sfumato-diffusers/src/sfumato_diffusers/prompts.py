@@ -79,10 +79,12 @@ class PromptEncoder:
         ids = self.ids(fragment)
         return list(zip(ids, self.tokenizers[0].convert_ids_to_tokens(ids)))
 
-    def count_tokens(self, fragment: WeightedText) -> int:
+    def count_tokens(self, fragment: WeightedText | str) -> int:
+        if isinstance(fragment, str):
+            fragment = WeightedText(fragment)
         return len(self.ids(fragment))
 
-    def count_windows(self, fragment: WeightedText) -> int:
+    def count_windows(self, fragment: WeightedText | str) -> int:
         return max(1, -(-self.count_tokens(fragment) // self.window_tokens))
 
     def check_vocabulary(self, fragments: Sequence[WeightedText]) -> None:
