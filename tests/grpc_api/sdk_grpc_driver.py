@@ -1,8 +1,9 @@
-"""Drives stability-sdk 0.8.6's StabilityInference (unmodified) against a server.
+"""Drives stability-sdk 0.8.6's StabilityInference and api.Context (unmodified) against a server.
 
 Runs under the sdk venv's Python, as a subprocess. stdin: one JSON object
 ``{"host", "key", "engine", "calls": [{"name", "prompt", "kwargs", "init_png", "mask_png"}]}``
-(PNG bytes in base64; kwargs are generate()'s, ``sampler`` by enum name). stdout: one JSON
+(PNG bytes in base64; kwargs are generate()'s, ``sampler`` by enum name; ``"api": "context"``
+runs the call through api.Context instead). stdout: one JSON
 line per call, ``{"name", "artifacts": [{"type", "mime", "seed", "index", "finish_reason",
 "binary"}]}`` or ``{"name", "error": {"code", "details"}}``.
 """
@@ -16,6 +17,7 @@ import sys
 
 import grpc
 from PIL import Image
+from stability_sdk.api import Context
 from stability_sdk.client import StabilityInference
 from stability_sdk.interfaces.gooseai.generation import generation_pb2 as generation
 
@@ -47,11 +49,25 @@ def run_call(client: StabilityInference, call: dict) -> dict:
     return {"name": call["name"], "artifacts": artifacts}
 
 
+def run_context_call(context: Context, call: dict) -> dict:
+    """The SDK's higher-level api.Context (Generate, with its own retries turned off)."""
+    try:
+        results = context.generate([call["prompt"]], [1.0], **call.get("kwargs", {}))
+    except grpc.RpcError as error:
+        return {"name": call["name"], "error": {"code": error.code().name, "details": error.details()}}
+    images = results.get(generation.ARTIFACT_IMAGE, [])
+    return {"name": call["name"], "artifacts": [
+        {"type": "ARTIFACT_IMAGE", "size": list(image.size), "mode": image.mode} for image in images]}
+
+
 def main() -> None:
     job = json.load(sys.stdin)
     client = StabilityInference(host=job["host"], key=job["key"], engine=job["engine"], wait_for_ready=False)
+    context = Context(host=job["host"], api_key=job["key"], generate_engine_id=job["engine"])
+    context._max_retries = 0  # an error is the answer under test, not something to retry
     for call in job["calls"]:
-        print(json.dumps(run_call(client, call)), flush=True)
+        run = run_context_call if call.get("api") == "context" else run_call
+        print(json.dumps(run(context if run is run_context_call else client, call)), flush=True)
 
 
 if __name__ == "__main__":

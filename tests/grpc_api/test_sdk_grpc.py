@@ -54,8 +54,12 @@ def test_stability_inference_over_plaintext_grpc(binary_server: RunningServer) -
         {"name": "samples", "prompt": "a red fox", "kwargs": {**SIZE, "seed": [11, 12, 13], "samples": 3}},
         {"name": "sampler", "prompt": "a red fox", "kwargs": {**SIZE, "seed": 7, "sampler": "SAMPLER_K_EULER_ANCESTRAL"}},
         {"name": "too-big", "prompt": "a red fox", "kwargs": {"width": 4096, "height": 4096, "seed": 7}},
+        {"name": "context", "api": "context", "prompt": "a red fox",
+         "kwargs": {**SIZE, "seed": [3, 4], "samples": 2}},
     ]
     outcomes = run_sdk(binary_server.grpc_target, calls)
+    context = images(outcomes.pop("context"))
+    assert [artifact["size"] for artifact in context] == [[256, 256]] * 2
     pictures = {name: images(outcome) for name, outcome in outcomes.items() if name != "too-big"}
     for name, artifacts in pictures.items():
         for artifact in artifacts:
