@@ -389,7 +389,7 @@ function addToGallery(artifact, settings) {
   const asInit = document.createElement("button");
   asInit.type = "button";
   asInit.textContent = "Use as init";
-  asInit.addEventListener("click", () => setInit(blob));
+  asInit.addEventListener("click", () => setInit(blob, `the result with seed ${seed}`));
   const download = document.createElement("a");
   download.href = url;
   download.download = `sfumato-${seed}.png`;
@@ -404,13 +404,14 @@ function addToGallery(artifact, settings) {
 
 // --- init image, adjustments, mask, LoRA -----------------------------------------------------
 
-async function setInit(blob, keepMask = false) {
+async function setInit(blob, source, keepMask = false) {
   try {
     state.init = await loadInit(blob);
   } catch {
     $("error-init").textContent = "This file is not an image the browser can read.";
     return;
   }
+  $("init-info").textContent = `${state.init.width}×${state.init.height} px, ${source}`;
   $("init-tools").hidden = false;
   $("width").value = state.init.width;
   $("height").value = state.init.height;
@@ -427,6 +428,7 @@ function redrawInit() {
 function removeInit() {
   state.init = null;
   state.adjustments = [];
+  $("init-info").textContent = "";
   renderAdjustments();
   $("init-file").value = "";
   $("init-tools").hidden = true;
@@ -481,13 +483,9 @@ async function outpaint() {
   if (!state.init) return;
   const pad = Math.max(8, Number($("outpaint-pixels").value) || 64);
   const { width, height } = state.init;
-  await setInit(await blobOf(await padded(state.init, pad)), true);
+  await setInit(await padded(state.init, pad), `extended by ${pad} px on each side`, true);
   painter.reset(state.init.width, state.init.height);
   painter.outpaintFrame(pad, pad, width, height);
-}
-
-async function blobOf(init) {
-  return base64ToBlob(init.base64, "image/png");
 }
 
 // --- wiring -------------------------------------------------------------------------------
@@ -503,6 +501,8 @@ function wire() {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
       generate();
+    } else if (event.key === "Escape" && state.job) {
+      cancel();
     }
   });
   $("cancel").addEventListener("click", cancel);
@@ -514,7 +514,7 @@ function wire() {
   $("init-file").addEventListener("change", () => {
     const file = $("init-file").files[0];
     $("error-init").textContent = "";
-    if (file) setInit(file);
+    if (file) setInit(file, `from ${file.name}`);
   });
   $("init-remove").addEventListener("click", removeInit);
   for (const [kind, { label }] of Object.entries(ADJUSTMENT_KINDS)) $("adjustment-kind").append(new Option(label, kind));

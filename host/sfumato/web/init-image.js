@@ -35,7 +35,7 @@ export async function loadInit(blob) {
 }
 
 // The init image padded by `pad` pixels on every side (edges stretched outwards, a
-// neutral start for the engine), as a new init; the original sits at (pad, pad).
+// neutral start for the engine), as a PNG blob; the original sits at (pad, pad).
 export async function padded(init, pad) {
   const canvas = new OffscreenCanvas(init.width + 2 * pad, init.height + 2 * pad);
   const context = canvas.getContext("2d");
@@ -44,7 +44,7 @@ export async function padded(init, pad) {
   context.drawImage(canvas, 0, 0);
   context.filter = "none";
   context.drawImage(init.bitmap, pad, pad);
-  return loadInit(await canvas.convertToBlob({ type: "image/png" }));
+  return canvas.convertToBlob({ type: "image/png" });
 }
 
 // Draws the init image with its adjustments applied on `canvas`: what the engine will start from.
