@@ -51,11 +51,11 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int, what: str = "im
         except ValueError as exc:
             raise invalid(f"{what}: the PNG could not be decoded ({exc})") from exc
         pixels = pixels if pixels.ndim == 3 else pixels[:, :, None]
-        return apply_orientation(pixels, _png_orientation(data))
+        return apply_orientation(pixels, png_orientation(data))
     return _decode_with_pillow(data, max_pixels=max_pixels, max_side=max_side, what=what)
 
 
-def _png_orientation(data: bytes) -> int:
+def png_orientation(data: bytes) -> int:
     """The EXIF orientation of a PNG's eXIf chunk (1 = as stored, also when there is none).
 
     Walks the chunk headers only, so a large PNG costs a few hundred jumps.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
@@ -14,6 +13,7 @@ from litestar.response import Stream
 from sfumato import wire
 from sfumato.api.answers import answer_for
 from sfumato.api.auth import client_of
+from sfumato.api.disconnect import unless_disconnected
 from sfumato.api.errors import status_body
 from sfumato.api.openapi import API_KEY_REQUIRED, GENERATE_STREAM, RpcOperation, error_responses
 from sfumato.api.services import Services
@@ -24,7 +24,6 @@ from sfumato.jobs.state import ImageResult, JobState
 from sfumato.wire_codec import encode_message
 
 NDJSON = "application/x-ndjson"
-T = TypeVar("T")
 
 
 def _result_line(state: JobState, result: ImageResult) -> bytes:
@@ -33,30 +32,6 @@ def _result_line(state: JobState, result: ImageResult) -> bytes:
 
 def _json(message: Any) -> Response[bytes]:
     return Response(content=encode_message(message), media_type="application/json", status_code=200)
-
-
-async def _disconnected(request: Request) -> None:
-    """Returns once the client has gone (the body was read already, so only a disconnect arrives)."""
-    while (await request.receive()).get("type") != "http.disconnect":
-        pass
-
-
-async def _unless_disconnected(request: Request, work: Awaitable[T], on_disconnect: Callable[[], None]) -> T:
-    """Await ``work`` while watching the connection; if the client goes first, stop the work."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        on_disconnect()
-        raise RpcError(Code.CANCELLED, "the client disconnected")
-    finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            # Nobody awaits it any more: consume its outcome so it is not reported as lost.
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _require_handle(handle: wire.AsyncHandle | None) -> str:
@@ -86,10 +61,10 @@ class GenerationController(Controller):
         client = client_of(request.scope)
         cancel = CancelToken()
         # Image work for a request whose client has gone stops at its next step.
-        state = await _unless_disconnected(
+        state = await unless_disconnected(
             request, services.accept(data, client=client, cancel=cancel), lambda: cancel.cancel("the client disconnected")
         )
-        first = await _unless_disconnected(
+        first = await unless_disconnected(
             request, anext(state.stream(), None), lambda: services.scheduler.cancel(state, "the client disconnected")
         )
 

@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sfumato.api.rest_v1.errors import RestError, bad_request
 from sfumato.api.rest_v1.shapes import FilePart
-from sfumato.images import _png_orientation as png_orientation
+from sfumato.images import png_orientation
 from sfumato.wire_codec.depth import check_depth, too_deep
 from sfumato.wire_codec.errors import WireError, client_text
 

@@ -12,8 +12,8 @@ from litestar.params import SkipValidation
 
 from sfumato import wire
 from sfumato.api.auth import client_of
+from sfumato.api.disconnect import unless_disconnected
 from sfumato.api.engines import list_engines
-from sfumato.api.generation import _unless_disconnected
 from sfumato.api.openapi import API_KEY_REQUIRED, RpcOperation
 from sfumato.api.rest_v1 import translate
 from sfumato.api.rest_v1.body import RestBody
@@ -87,7 +87,7 @@ async def _generate(
                                                 f"got {samples}; ask for application/json to get several")
     cancel = CancelToken()
     try:
-        state = await _unless_disconnected(
+        state = await unless_disconnected(
             request,
             services.accept(wire_request, client=client_of(request.scope), cancel=cancel),
             lambda: cancel.cancel("the client disconnected"),
@@ -95,7 +95,7 @@ async def _generate(
     except RpcError as exc:  # name the form field, not the prompt the core saw
         raise RpcError(exc.code, translate.rest_paths(exc.message, wire_request, image_field),
                        retry_after_seconds=exc.retry_after_seconds) from exc
-    results = await _unless_disconnected(
+    results = await unless_disconnected(
         request, _results(state), lambda: services.scheduler.cancel(state, "the client disconnected")
     )
     if not results:
