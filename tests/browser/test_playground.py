@@ -370,3 +370,16 @@ def test_blur_preview_matches_the_server_away_from_the_edges(playground, tmp_pat
     difference = np.abs(preview[inner] - server.astype(int)[inner])
     assert difference.mean() < 2.0 and np.percentile(difference, 99) <= 8, (difference.mean(), difference.max())
     assert np.abs(preview[inner] - init.astype(int)[inner]).mean() > 20  # it did blur
+
+
+def test_a_prompt_error_shows_next_to_the_prompt_that_caused_it(playground):
+    page, guard = playground
+    guard.expected_errors.append("status of 400")
+    set_size(page, 64, 64)
+    page.fill("#prompt", "fine")
+    page.fill("#negative", "n" * 20_001)  # prompt[1]: over limits.max_prompt_chars
+    page.click("#generate")
+    page.wait_for_selector("#error-negative:not(:empty)")
+    assert page.text_content("#error-negative").startswith("prompt[1]")
+    assert "limits.max_prompt_chars" in page.text_content("#error-negative")
+    assert page.text_content("#error-prompt") == ""
