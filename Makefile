@@ -25,7 +25,10 @@ $(DEPS_STAMP):
 	rm -f $(VENV)/.deps-* && touch $@
 
 # Rebuilds the native extension when the crate changed (incremental, seconds when not).
+# The extension is abi3 (_ops.abi3.so): a per-version _ops.cpython-*.so left by an older
+# build would be imported before it.
 build: $(DEPS_STAMP)
+	rm -f host/sfumato/_ops.cpython-*.so
 	$(BIN)/maturin develop --release --skip-install --quiet
 
 sdk-venv: $(SDK_STAMP)
