@@ -2,6 +2,7 @@
 //! channels, rescale, crop) and a PNG codec, on interleaved H×W×C images of
 //! `u8` (0..255) or `f32` (0..1). The kernels are plain Rust; `python` is the
 //! thin PyO3 layer exposed as `sfumato._ops` (cargo feature `python`).
+pub mod area;
 pub mod blur;
 pub mod channels;
 pub mod crop;
@@ -13,6 +14,7 @@ pub mod pointwise;
 mod recursive;
 pub mod resize;
 pub mod simd;
+pub mod upscale;
 
 #[cfg(feature = "python")]
 mod python;

@@ -34,6 +34,15 @@ impl Filter {
         })
     }
 
+    /// The filter of the whole-factor upscaling path (`upscale`), if it has one.
+    fn upscale_kernel(self) -> Option<crate::upscale::Kernel> {
+        match self {
+            Filter::Bilinear => Some(crate::upscale::Kernel::Triangle),
+            Filter::Bicubic => Some(crate::upscale::Kernel::CatmullRom),
+            _ => None,
+        }
+    }
+
     fn algorithm(self) -> ResizeAlg {
         match self {
             Filter::Lanczos => ResizeAlg::Convolution(FilterType::Lanczos3),
@@ -72,9 +81,14 @@ impl Mode {
 /// Sample types fast_image_resize can take.
 pub trait ResizeSample: Sample {
     fn pixel_type(channels: usize) -> PixelType;
+    /// Exact `kx`×`ky` block means of `src` into `dst` (see `area`).
+    fn area_blocks(src: ImageView<'_, Self>, kx: usize, ky: usize, dst: &mut [Self]);
 }
 
 impl ResizeSample for u8 {
+    fn area_blocks(src: ImageView<'_, Self>, kx: usize, ky: usize, dst: &mut [Self]) {
+        crate::area::area_u8(src, kx, ky, dst)
+    }
     fn pixel_type(channels: usize) -> PixelType {
         match channels {
             1 => PixelType::U8,
@@ -85,6 +99,9 @@ impl ResizeSample for u8 {
 }
 
 impl ResizeSample for f32 {
+    fn area_blocks(src: ImageView<'_, Self>, kx: usize, ky: usize, dst: &mut [Self]) {
+        crate::area::area_f32(src, kx, ky, dst)
+    }
     fn pixel_type(channels: usize) -> PixelType {
         match channels {
             1 => PixelType::F32,
@@ -131,6 +148,21 @@ fn resize_region_into<T: ResizeSample>(
     filter: Filter,
     dst: &mut [T],
 ) -> Result<()> {
+    let whole = crop == (0.0, 0.0, src.width as f64, src.height as f64);
+    if filter == Filter::Area && whole {
+        if let Some((kx, ky)) = crate::area::whole_factors(src.width, src.height, width, height) {
+            T::area_blocks(src, kx, ky, dst);
+            return Ok(());
+        }
+    }
+    if let (true, Some(kernel), Some(view)) = (whole, filter.upscale_kernel(), T::as_u8_view(src)) {
+        if let Some((kx, ky)) = crate::upscale::whole_factors(src.width, src.height, width, height) {
+            if let Some(out) = T::as_u8_slice_mut(dst) {
+                crate::upscale::upscale_u8(view, kx, ky, kernel, out);
+                return Ok(());
+            }
+        }
+    }
     let pixel_type = T::pixel_type(src.channels);
     let fail = |e: &dyn std::fmt::Display| OpsError::invalid(format!("resize failed: {e}"));
     let source = ImageRef::new(src.width as u32, src.height as u32, as_bytes(src.data), pixel_type)

@@ -4,6 +4,9 @@ use sfumato_ops::blur::{gaussian_blur, Direction};
 use sfumato_ops::image::ImageView;
 use sfumato_ops::simd::{cap_level, SimdLevel};
 
+/// The tier cap is process-wide: tests that move it take turns.
+static TIER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
     (0..n)
@@ -20,6 +23,7 @@ fn max_diff(a: &[u8], b: &[u8]) -> u8 {
 
 #[test]
 fn blur_tiers_agree() {
+    let _turn = TIER.lock().unwrap_or_else(|e| e.into_inner());
     // Widths and heights that leave partial lane blocks and bands.
     let cases = [(37, 45, 4), (29, 70, 3), (51, 33, 1)];
     let settings = [(1.5, Direction::None), (12.0, Direction::None), (70.0, Direction::None), (20.0, Direction::Up)];
@@ -45,6 +49,30 @@ fn blur_tiers_agree() {
         for (i, (a, b)) in portable.iter().zip(&tier).enumerate() {
             assert!(max_diff(a, b) <= 1, "{level:?} case {i}: differs by {}", max_diff(a, b));
         }
+    }
+    cap_level(SimdLevel::Avx512);
+}
+
+#[test]
+fn area_tiers_agree_exactly() {
+    let _turn = TIER.lock().unwrap_or_else(|e| e.into_inner());
+    use sfumato_ops::resize::{rescale, Filter, Mode};
+    // Halving (the vector paths, with a ragged end for one channel) and a 3×2 factor.
+    let cases = [(2, 2, 4, 1, 1), (34, 46, 4, 17, 23), (34, 46, 1, 17, 23), (30, 26, 3, 15, 13), (36, 42, 4, 12, 21)];
+    let run = |level| {
+        cap_level(level);
+        cases
+            .iter()
+            .map(|&(h, w, c, oh, ow)| {
+                let px = noise(h * w * c, (h * w * c) as u64);
+                let img = ImageView::new(&px, h, w, c).unwrap();
+                rescale(img, ow, oh, Mode::Strict, Filter::Area).unwrap().data
+            })
+            .collect::<Vec<_>>()
+    };
+    let portable = run(SimdLevel::Portable);
+    for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
+        assert_eq!(run(level), portable, "{level:?}");
     }
     cap_level(SimdLevel::Avx512);
 }
