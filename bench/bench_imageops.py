@@ -15,6 +15,7 @@ Two parts:
 
     python bench/bench_imageops.py                 # both parts
     python bench/bench_imageops.py --skip-peers    # only part 2
+    python bench/bench_imageops.py --rows --check  # issue #17's kernel rows against their limits
 """
 
 from __future__ import annotations
@@ -43,6 +44,111 @@ def best_time(fn, rounds=7, warmup=1):
         fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def median_times(calls: dict, rounds: int = 15, target_s: float = 0.02) -> dict:
+    """Median seconds per call of each function, timed round-robin (each round runs
+    every function back to back, in a rotating order, enough times to fill ~target_s)."""
+    for fn in calls.values():
+        fn()
+    inner = {}
+    for name, fn in calls.items():
+        start = time.perf_counter()
+        fn()
+        inner[name] = max(1, int(target_s / max(time.perf_counter() - start, 1e-6)))
+    samples = {name: [] for name in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            fn, n = calls[name], inner[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - start) / n)
+    return {name: sorted(v)[len(v) // 2] for name, v in samples.items()}
+
+
+def load_peers_module(script: Path):
+    """The shared peer script as a module (for its test images), or None."""
+    if not script.exists():
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("imageops_peers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Issue #17's kernel rows: (row, limit on our time ÷ the peer's). A ratio above its
+# limit fails `--check`: a later change that loses the gain shows up here.
+ROW_LIMITS = {
+    "blur σ4 1024² RGBA vs vips": 1.0,
+    "blur σ2–8 1024² RGBA, slowest vs σ16 (ours)": 1.0,
+    "resize 1024→512 area vs cv2 INTER_AREA": 1.0,
+    "resize 1024→2048 bilinear vs cv2": 1.0,
+    "resize 1024→2048 bicubic vs cv2": 1.0,
+    "png fast 1024² RGB vs fpng (time)": 1.2,
+    "png fast 1024² RGB vs fpng (size)": 1.03,
+}
+
+
+def kernel_rows(peers_script: Path, rounds: int) -> list[tuple[str, float, float, float]]:
+    """Issue #17's rows on the peer script's test image: (row, peer ms, ours ms, ratio),
+    medians of round-robin rounds. Rows whose peer is not installed are left out."""
+    import cv2
+
+    from sfumato import _ops
+
+    peers = load_peers_module(peers_script)
+    rgba = peers.make_image(1024, 4) if peers else photo(1024, 4)
+    rgb = peers.make_image(1024, 3) if peers else photo(1024, 3)
+    rows = []
+
+    def row(name, peer_fn, ours_fn):
+        t = median_times({"peer": peer_fn, "ours": ours_fn}, rounds)
+        rows.append((name, t["peer"] * 1e3, t["ours"] * 1e3, t["ours"] / t["peer"]))
+
+    try:
+        import pyvips
+
+        pyvips.cache_set_max(0)
+        v = pyvips.Image.new_from_array(rgba).copy_memory()
+        row("blur σ4 1024² RGBA vs vips", lambda: v.gaussblur(4).copy_memory(),
+            lambda: _ops.blur(rgba, 4, include_alpha=True))
+    except ImportError:
+        print("# pyvips not installed: skipping the blur σ4 row", file=sys.stderr)
+    sigmas = (2, 3, 4, 5, 6, 7, 7.9, 16)
+    t = median_times({s: (lambda s=s: _ops.blur(rgba, s, include_alpha=True)) for s in sigmas}, rounds)
+    slowest = max(sigmas[:-1], key=lambda s: t[s])
+    print("# blur ms by σ: " + ", ".join(f"σ{s} {t[s] * 1e3:.2f}" for s in sigmas), file=sys.stderr)
+    rows.append((f"blur σ2–8 1024² RGBA, slowest vs σ16 (ours)", t[16] * 1e3, t[slowest] * 1e3, t[slowest] / t[16]))
+    row("resize 1024→512 area vs cv2 INTER_AREA", lambda: cv2.resize(rgba, (512, 512), interpolation=cv2.INTER_AREA),
+        lambda: _ops.rescale(rgba, 512, 512, 0, "area"))
+    for method, inter in (("bilinear", cv2.INTER_LINEAR), ("bicubic", cv2.INTER_CUBIC)):
+        row(f"resize 1024→2048 {method} vs cv2", lambda inter=inter: cv2.resize(rgba, (2048, 2048), interpolation=inter),
+            lambda method=method: _ops.rescale(rgba, 2048, 2048, 0, method))
+    try:
+        import fpng
+
+        row("png fast 1024² RGB vs fpng (time)", lambda: fpng.from_ndarray(rgb), lambda: _ops.encode_png(rgb, fast=True))
+        theirs, ours = len(fpng.from_ndarray(rgb)), len(_ops.encode_png(rgb, fast=True))
+        rows.append(("png fast 1024² RGB vs fpng (size)", theirs / 1024, ours / 1024, ours / theirs))
+    except ImportError:
+        print("# fpng not installed: skipping the PNG rows", file=sys.stderr)
+    return rows
+
+
+def print_kernel_rows(rows) -> bool:
+    """Prints the rows as a table; returns whether every ratio is within its limit."""
+    print("\n| row | peer | sfumato | ratio | limit | ok |\n|---|---|---|---|---|---|")
+    ok = True
+    for name, peer, ours, ratio in rows:
+        limit = ROW_LIMITS[name]
+        ok &= ratio <= limit
+        unit = "KiB" if name.endswith("(size)") else "ms"
+        print(f"| {name} | {peer:.2f} {unit} | {ours:.2f} {unit} | {ratio:.2f} | ≤ {limit} | {'yes' if ratio <= limit else 'NO'} |")
+    return ok
 
 
 def run_peers(script: Path, sizes: str, extra: list[str]) -> int:
@@ -201,8 +307,14 @@ def main() -> None:
     ap.add_argument("--sizes", default="1024,2048")
     ap.add_argument("--skip-peers", action="store_true")
     ap.add_argument("--skip-targeted", action="store_true")
+    ap.add_argument("--rows", action="store_true", help="only issue #17's kernel rows (ratios against limits)")
+    ap.add_argument("--check", action="store_true", help="with --rows: exit 1 when a ratio is over its limit")
+    ap.add_argument("--rounds", type=int, default=15, help="round-robin rounds per row (medians)")
     ap.add_argument("peer_args", nargs="*", help="extra arguments for the peer script (after --)")
     a = ap.parse_args()
+    if a.rows:
+        ok = print_kernel_rows(kernel_rows(Path(a.peers), a.rounds))
+        sys.exit(0 if ok or not a.check else 1)
     if not a.skip_peers:
         script = Path(a.peers)
         if script.exists():
