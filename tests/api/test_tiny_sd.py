@@ -32,6 +32,8 @@ kind = "diffusers"
 model = "tiny-sd"
 default_steps = 4
 max_batch_size = 4
+# Byte-identical results however requests are batched (the default "batched" mode may move a value by 1).
+options = { batch_mode = "sequential" }
 [engines.limits]
 max_width = 256
 max_height = 256

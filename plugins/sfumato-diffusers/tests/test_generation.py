@@ -27,14 +27,7 @@ def test_same_seed_same_image_and_different_seed_different_image(engine):
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("sampler", ["SAMPLER_K_EULER", "SAMPLER_K_EULER_ANCESTRAL", "SAMPLER_K_DPMPP_SDE"])
-def test_a_batch_equals_single_runs_byte_for_byte(engine, sampler):
-    job = make_job(seeds=[3, 4, 5], sampler=sampler)
-    batched = generate(engine, job)
-    singles = [one(engine, seeds=[seed], sampler=sampler) for seed in (3, 4, 5)]
-    for together, alone in zip(batched, singles):
-        assert np.array_equal(together, alone)
-    assert not np.array_equal(batched[0], batched[1])
+# Batches vs single runs (byte-identical with batch_mode "sequential"): test_batch_modes.py.
 
 
 def test_img2img_strength_zero_returns_the_init_image(engine):

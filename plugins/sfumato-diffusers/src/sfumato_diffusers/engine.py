@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ from sfumato_diffusers.tiling import circular_padding
 ENGINE_KIND = "diffusers"
 DEFAULT_SAMPLER = "SAMPLER_K_EULER"
 CLIP_WINDOW = 77
+_MODEL_LOADING = threading.Lock()
 # Stable Diffusion 1.x/2.x/XL latents: 4 channels, one per 8×8 pixels.
 LATENT_CHANNELS = 4
 LATENT_SCALE = 8
@@ -157,12 +159,15 @@ class DiffusersEngine(Engine):
         device = choose_device(self.options)
         dtype = choose_dtype(self.options, device)
         report(f"device {device}, dtype {str(dtype).removeprefix('torch.')}")
-        if self.source.is_tiny:
-            from sfumato_diffusers.tiny import build_tiny_pipeline
+        # One model build or load at a time: from_pretrained swaps in accelerate's process-wide
+        # empty-weights patch, which would give a model built meanwhile on another thread meta tensors.
+        with _MODEL_LOADING:
+            if self.source.is_tiny:
+                from sfumato_diffusers.tiny import build_tiny_pipeline
 
-            report("tiny-sd: random-weight smoke-test model (its images are noise, not pictures)")
-            build_tiny_pipeline(self.source.location)
-        pipe = load_pipeline(self.source, self.options, dtype, report)
+                report("tiny-sd: random-weight smoke-test model (its images are noise, not pictures)")
+                build_tiny_pipeline(self.source.location)
+            pipe = load_pipeline(self.source, self.options, dtype, report)
         place_pipeline(pipe, device, self.options, report)
         self._install(pipe, device)
         report(f"ready: {type(pipe).__name__}, native size {self.native_size}")
@@ -202,8 +207,9 @@ class DiffusersEngine(Engine):
         for view in (pipe, self._text2img, self._img2img, self._inpaint):
             if view is not None and getattr(view, "safety_checker", None) is not None:
                 view.safety_checker = None
-        batch_mode = self.options.batch_mode
-        self._sequential = batch_mode == "sequential" or (batch_mode == "auto" and device.type == "cpu")
+        # "batched" (the default) is the fast mode; only "sequential" trades speed for results that are
+        # byte-identical however requests were batched (docs/diffusers.md, batch_mode).
+        self._sequential = self.options.batch_mode == "sequential"
 
     def close(self) -> None:
         self.pipe = self._text2img = self._img2img = self._inpaint = None

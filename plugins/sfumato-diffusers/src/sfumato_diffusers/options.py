@@ -10,7 +10,8 @@ DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 SAFETY_MODES = ("off", "flag", "block")
 CPU_OFFLOAD_MODES = ("off", "model", "sequential")
-BATCH_MODES = ("auto", "batched", "sequential")
+# "auto" is kept for older configs: it now means "batched" on every device.
+BATCH_MODES = ("batched", "sequential", "auto")
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class EngineOptions:
     cpu_offload: str = "off"
     safety_checker: str = "off"
     lora_cache_size: int = 8
-    batch_mode: str = "auto"
+    batch_mode: str = "batched"
     hires_strength: float = 0.55
     max_prompt_chunks: int = 8
     native_size: int | None = None  # override for single files whose size cannot be read
