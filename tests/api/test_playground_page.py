@@ -47,6 +47,8 @@ def test_the_page_needs_no_key_and_is_revalidated(server):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert page.headers["cache-control"] == "no-cache"
     assert "{{ASSETS}}" not in page.text
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "connect-src 'self' blob:" in policy and "script-src 'self';" in policy
 
 
 def test_files_are_cached_for_a_year_under_their_digest(server):

@@ -383,3 +383,30 @@ def test_a_prompt_error_shows_next_to_the_prompt_that_caused_it(playground):
     assert page.text_content("#error-negative").startswith("prompt[1]")
     assert "limits.max_prompt_chars" in page.text_content("#error-negative")
     assert page.text_content("#error-prompt") == ""
+
+
+def test_works_under_its_own_content_security_policy(browser, pattern_server, tmp_path, rng):
+    # Only locator waits here: Playwright's string predicates would break the policy themselves.
+    context, page, guard = open_page(browser, pattern_server, page_policy=True)
+    page.goto(pattern_server.url + "/")
+    page.wait_for_selector("#engine option[value=test-pattern]", state="attached")
+    path = tmp_path / "policy.png"
+    path.write_bytes(png_bytes(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)))
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    page.click("#mask-invert")
+    page.select_option("#adjustment-kind", "levels")
+    page.click("#add-adjustment")
+    page.fill("#prompt", "under the policy")
+    page.fill("#ext-step_delay_ms", "50")
+    page.focus("#prompt")
+    page.keyboard.press(CTRL_ENTER)
+    page.wait_for_selector("#preview-box:not([hidden])")
+    page.wait_for_selector("#status:text-matches('^Done')")
+    page.wait_for_selector("#gallery li img")
+    page.click("text=Request")
+    page.click("#copy-json")
+    page.wait_for_selector("#copy-status:not(:empty)")
+    context.close()
+    assert guard.foreign_requests == []
+    assert guard.unexpected_errors() == [], f"the page broke its own policy: {guard.unexpected_errors()}"

@@ -33,6 +33,9 @@ ASSET_CACHE = "public, max-age=31536000, immutable"
 # A stale digest (a page cached before an upgrade) still gets today's file, briefly cached.
 STALE_ASSET_CACHE = "public, max-age=60"
 PAGE_CACHE = "no-cache"
+# The browser itself refuses anything from another host (images: results arrive as data:/blob: URLs).
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+               "connect-src 'self' blob:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,9 @@ def _accepts_gzip(request: Request) -> bool:
     return any(part.split(";")[0].strip() == "gzip" for part in request.headers.get("accept-encoding", "").split(","))
 
 
-def _answer(request: Request, asset: Asset, cache_control: str) -> Response[bytes]:
+def _answer(request: Request, asset: Asset, cache_control: str, **extra: str) -> Response[bytes]:
     headers = {"Cache-Control": cache_control, "ETag": asset.etag, "Vary": "Accept-Encoding",
-               "X-Content-Type-Options": "nosniff"}
+               "X-Content-Type-Options": "nosniff", **extra}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(b"", status_code=304, headers=headers)
     if asset.gzipped is not None and _accepts_gzip(request):
@@ -97,7 +100,7 @@ class PlaygroundController(Controller):
 
     @get("/")
     async def page(self, request: Request) -> Response[bytes]:
-        return _answer(request, _page(), PAGE_CACHE)
+        return _answer(request, _page(), PAGE_CACHE, **{"Content-Security-Policy": PAGE_POLICY})
 
     @get("/web/{version:str}/{name:str}")
     async def asset(self, request: Request, version: str, name: str) -> Response[bytes]:
