@@ -66,6 +66,7 @@ def fill_tiny(page, steps: int) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.torch
+@pytest.mark.slow  # the diffusers engine loads for a minute on a small CPU machine
 def test_generates_on_tiny_sd_with_progress_previews_and_a_lora(browser, tiny_server, tmp_path):
     server, model_path = tiny_server
     context, page, guard = open_page(browser, server)
