@@ -119,8 +119,11 @@ def test_reusing_a_result_fixes_its_seed_and_regenerates_the_same_image(playgrou
     assert len(images) == 2
     seed = int(page.get_attribute("#gallery li:last-child", "data-seed"))
     page.fill("#prompt", "something else")
+    page.fill("#negative", "not in the original")
+    page.select_option("#ext-pattern", "checker")
     page.click("#gallery li:last-child .thumb")
     assert page.input_value("#prompt") == "reuse me"
+    assert page.input_value("#negative") == "" and page.input_value("#ext-pattern") == ""
     assert page.input_value("#seed-mode") == "fixed" and page.input_value("#seed") == str(seed)
     assert page.input_value("#samples") == "1"
     page.click("#generate")

@@ -183,13 +183,16 @@ function readSettings() {
 function writeSettings(settings, seed) {
   $("engine").value = settings.engineId;
   applyEngine();
-  for (const id of ["prompt", "negative", "sampler", "steps", "cfg", "width", "height"]) {
-    if (settings[id] !== undefined && settings[id] !== "") $(id).value = settings[id];
+  // Empty means "not sent" for the prompts (and so the same image); for the numbers the engine's default stays.
+  for (const id of ["prompt", "negative"]) $(id).value = settings[id];
+  for (const id of ["sampler", "steps", "cfg", "width", "height"]) {
+    if (settings[id] !== "") $(id).value = settings[id];
   }
   $("samples").value = 1;
   $("seed-mode").value = "fixed";
   $("seed").disabled = false;
   $("seed").value = seed;
+  for (const input of document.querySelectorAll("[data-extension]")) input.value = "";
   for (const { name, value } of settings.extensions) {
     const input = $(`ext-${name}`);
     if (input) input.value = value;
