@@ -280,7 +280,7 @@ async function generate() {
     showError(error, built);
     return;
   }
-  const job = { handle: handle.asyncHandle, stop: new AbortController(), samples: Number(settings.samples) || 1, received: 0, step: 0, total: 0, batch: 1, events: false };
+  const job = { handle: handle.asyncHandle, stop: new AbortController(), samples: Number(settings.samples) || 1, received: 0, step: 0, total: 0, batch: 1, finished: false };
   state.job = job;
   setStatus("Queued…");
   followEvents(job.handle, { previews: true, signal: job.stop.signal, onEvent: (name, data) => onEvent(job, name, data) }).catch(() => {
@@ -296,7 +296,7 @@ async function generate() {
 }
 
 function onEvent(job, name, data) {
-  job.events = true;
+  if (job.finished) return; // a late event must not overwrite the outcome
   if (name === "queued") {
     const eta = data.estimatedStartSeconds == null ? "" : `, starts in about ${Math.ceil(data.estimatedStartSeconds)} s`;
     setStatus(data.position === 0 ? `Queued: next${eta}.` : `Queued: ${data.position} ahead${eta}.`);
@@ -327,6 +327,7 @@ async function collect(job, settings, built) {
     try {
       reply = await postJson("/grpcgateway/asyncResult", { asyncHandle: job.handle });
     } catch (error) {
+      job.finished = true;
       showError(error, built);
       return;
     }
@@ -339,6 +340,7 @@ async function collect(job, settings, built) {
       showProgress(job);
     }
     if (reply.complete) {
+      job.finished = true;
       const status = reply.status || {};
       if (!status.code) {
         $("progress").value = 1;
