@@ -355,7 +355,9 @@ def generate(url: str, engine: str, size: int, steps: int) -> Image.Image:
 def engine_samplers(url: str) -> dict[str, set[str]]:
     response = httpx.get(url + "/grpcgateway/engines", timeout=30.0)
     assert response.status_code == 200, response.text[:500]
-    return {e["id"]: {s["sampler"] for s in e.get("supportedSamplers", [])} for e in response.json()["engine"]}
+    # proto3 JSON leaves out an enum's zero value (SAMPLER_DDIM).
+    return {e["id"]: {s.get("sampler", "SAMPLER_DDIM") for s in e.get("supportedSamplers", [])}
+            for e in response.json()["engine"]}
 
 
 def test_installed_outside_the_checkout_without_test_packages(venv: Venv, dists: Dists) -> None:
