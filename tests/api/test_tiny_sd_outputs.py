@@ -384,3 +384,22 @@ def test_a_lone_fragment_weight_scales_the_departure_from_the_empty_prompt(serve
     halved = request(seed=2)
     halved["prompt"][0]["parameters"] = {"weight": 0.5}
     assert not np.array_equal(image_of(server.generate(halved)[0]), image_of(server.generate(request(seed=2))[0]))
+
+
+# ---- CLIP guidance ----
+
+
+def test_clip_guidance_changes_the_image_and_is_refused_where_it_cannot_run(served):
+    server, _ = served
+    plain = image_of(server.generate(request(seed=6))[0])
+    guided_body = with_parameters(request(seed=6), [{"sampler": {"cfgScale": 6.0},
+                                                     "guidance": {"instances": [{"guidanceStrength": 5.0}]}}])
+    guided = image_of(server.generate(guided_body)[0])
+    assert not np.array_equal(plain, guided)
+    preset = with_parameters(request(seed=6), [{"guidance": {"guidancePreset": "GUIDANCE_PRESET_SLOWEST"}}])
+    assert image_of(server.generate(preset)[0]).shape == (SIZE, SIZE, 3)
+    ddim = dict(guided_body, image=dict(guided_body["image"], transform={"diffusion": "SAMPLER_DDIM"}))
+    error = refused(server, ddim)
+    assert error["status"] == 501 and "σ" in error["message"]
+    error = refused(server, dict(guided_body, engineId="test-pattern"))
+    assert error["status"] == 501 and "CLIP guidance" in error["message"]

@@ -75,3 +75,22 @@ def test_bad_schedules_name_the_field(entries, field, words):
 def test_schedule_end_is_read():
     values = resolve_step_values(steps({"schedule": {"start": 0.8, "end": 0.25}}))
     assert (values.schedule_start, values.schedule_end) == (pytest.approx(0.8), 0.25)
+
+
+def test_a_guidance_preset_gives_its_documented_strength_unless_a_strength_is_given():
+    preset = resolve_step_values(steps({"guidance": {"guidancePreset": "GUIDANCE_PRESET_SLOW"}}))
+    assert preset.guidance_strength == 0.5
+    both = resolve_step_values(steps({"guidance": {"guidancePreset": "GUIDANCE_PRESET_SLOW",
+                                                   "instances": [{"guidanceStrength": 0.1}]}}))
+    assert both.guidance_strength == pytest.approx(0.1)
+    assert resolve_step_values(steps({"guidance": {"guidancePreset": "GUIDANCE_PRESET_NONE"}})).guidance_strength is None
+
+
+@pytest.mark.parametrize("field", [{"schedule": [{"duration": 1, "value": 1}]}, {"cutouts": {"count": 4}},
+                                   {"models": [{"alias": "clip"}]}, {"prompt": {"text": "x"}}])
+def test_guidance_fields_not_honoured_are_501(field):
+    with pytest.raises(RpcError) as caught:
+        resolve_step_values(steps({"guidance": {"instances": [{"guidanceStrength": 1, **field}]}}))
+    name = next(iter(field))
+    assert caught.value.code.name == "UNIMPLEMENTED"
+    assert caught.value.message.startswith(f"image.parameters[0].guidance.instances[0].{name}")

@@ -9,10 +9,19 @@ from typing import Any
 
 import numpy as np
 
-from sfumato.errors import invalid
+from sfumato.errors import invalid, unimplemented
 
 DEFAULT_CFG_SCALE = 7.5
 DEFAULT_STRENGTH_WITH_INIT = 0.75
+# guidancePreset → CLIP guidance strength, when no instance gives guidanceStrength (docs/api.md).
+GUIDANCE_PRESET_STRENGTHS = {
+    "GUIDANCE_PRESET_SIMPLE": 0.333,
+    "GUIDANCE_PRESET_FAST_BLUE": 0.25,
+    "GUIDANCE_PRESET_FAST_GREEN": 0.25,
+    "GUIDANCE_PRESET_SLOW": 0.5,
+    "GUIDANCE_PRESET_SLOWER": 0.75,
+    "GUIDANCE_PRESET_SLOWEST": 1.0,
+}
 
 
 # Ranges the host accepts for any engine (docs/api.md, "Step parameter ranges").
@@ -96,11 +105,12 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
             take("schedule_end", step.schedule.end, f"{base}.schedule.end")
         if step.guidance is not None:
             for index, instance in enumerate(step.guidance.instances or ()):
-                take(
-                    "guidance_strength",
-                    instance.guidance_strength,
-                    f"{base}.guidance.instances[{index}].guidanceStrength",
-                )
+                where = f"{base}.guidance.instances[{index}]"
+                _refuse_unsupported_guidance(instance, where)
+                take("guidance_strength", instance.guidance_strength, f"{where}.guidanceStrength")
+            preset = _enum_name(step.guidance.guidance_preset)
+            if preset not in (None, "GUIDANCE_PRESET_NONE"):
+                take("guidance_strength", GUIDANCE_PRESET_STRENGTHS[preset], f"{base}.guidance.guidancePreset")
     cfg_schedule = _schedule(given.pop("cfg_scale", []))
     if cfg_schedule:
         found["cfg_scale"] = value_at(cfg_schedule, 0.0)
@@ -108,6 +118,17 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
     values = StepValues(**found, cfg_schedule=cfg_schedule, paths=paths)
     _check_ranges(values)
     return values
+
+
+def _refuse_unsupported_guidance(instance: Any, where: str) -> None:
+    """Guidance fields no engine honours yet are refused, never silently ignored."""
+    for name, value in (("models", instance.models), ("schedule", instance.schedule),
+                        ("cutouts", instance.cutouts), ("prompt", instance.prompt)):
+        if value:
+            raise unimplemented(
+                f"{where}.{name}: not supported; CLIP guidance uses the engine's CLIP model, its cutout count "
+                "and the text prompt, at guidanceStrength (or a guidancePreset's strength) on every step"
+            )
 
 
 def _scaled_step(step: Any, base: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sfumato.jobs.step_params import value_at
 from sfumato.records import SamplerSpec, resolve
 
 from sfumato_diffusers import hires
+from sfumato_diffusers.clip_guidance import TINY_CLIP, ClipGuide, build_tiny_clip
 from sfumato_diffusers import outputs as engine_outputs
 from sfumato_diffusers.engine_checks import check_job
 from sfumato_diffusers.loading import (
@@ -41,6 +43,7 @@ from sfumato_diffusers.progress import StepCounter
 from sfumato_diffusers.prompts import Conditioning, PromptEncoder
 from sfumato_diffusers.safety import SafetyFilter
 from sfumato_diffusers.samplers.helpers import UnusableSchedule, model_sigma_range, seed_brownian_noise
+from sfumato_diffusers.threads import apply_thread_settings
 from sfumato_diffusers.tiling import circular_padding
 
 ENGINE_KIND = "diffusers"
@@ -87,6 +90,9 @@ class DiffusersEngine(Engine):
             name: spec for name, spec in services.samplers.items() if spec.engine_kind == ENGINE_KIND
         }
         self._facts = peek_facts(self.source)
+        # The embedded tiny-sd carries a tiny CLIP so guidance can be tried out of the box.
+        self._clip_model = self.options.clip_model or (TINY_CLIP if self.source.is_tiny else None)
+        self._guide: ClipGuide | None = None
         self.pipe: Any = None
         self._device = "not loaded"
 
@@ -125,7 +131,7 @@ class DiffusersEngine(Engine):
             supports_lora=True,
             supports_hires=True,
             supports_tiling=True,
-            supports_clip_guidance=False,
+            supports_clip_guidance=self._clip_model is not None,
             tokenizer_max_tokens=self._max_prompt_tokens(),
             device=self._device,
             output_types=frozenset(self._output_types()),
@@ -159,6 +165,9 @@ class DiffusersEngine(Engine):
         device = choose_device(self.options)
         dtype = choose_dtype(self.options, device)
         report(f"device {device}, dtype {str(dtype).removeprefix('torch.')}")
+        threads = apply_thread_settings(self.options.cpu_threads, device)
+        if threads:
+            report(threads)
         # One model build or load at a time: from_pretrained swaps in accelerate's process-wide
         # empty-weights patch, which would give a model built meanwhile on another thread meta tensors.
         with _MODEL_LOADING:
@@ -168,9 +177,21 @@ class DiffusersEngine(Engine):
                 report("tiny-sd: random-weight smoke-test model (its images are noise, not pictures)")
                 build_tiny_pipeline(self.source.location)
             pipe = load_pipeline(self.source, self.options, dtype, report)
+            clip_folder = self._clip_folder(report)
         place_pipeline(pipe, device, self.options, report)
+        if clip_folder is not None:
+            self._guide = ClipGuide(clip_folder, device)
         self._install(pipe, device)
         report(f"ready: {type(pipe).__name__}, native size {self.native_size}")
+
+    def _clip_folder(self, report: LoadProgress) -> str | None:
+        if self._clip_model is None:
+            return None
+        if self._clip_model == TINY_CLIP:
+            report("CLIP guidance: tiny-clip (random weights, for trying the path out)")
+            return str(build_tiny_clip(Path(self.services.cache_dir) / TINY_CLIP))
+        report(f"CLIP guidance: {self._clip_model}")
+        return self._clip_model
 
     def _install(self, pipe: Any, device: torch.device) -> None:
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
@@ -222,6 +243,9 @@ class DiffusersEngine(Engine):
         check_job(job, self.samplers)
         if self.pipe is not None:
             self._encoder.check_vocabulary(job.prompt + job.negative_prompt)
+            if job.clip_guidance > 0:
+                scheduler = resolve(self.samplers[job.sampler.name].factory)(self._base_scheduler_config, job.sampler)
+                self._check_guidance(job, scheduler)
 
     def _unusable_schedule(self, job: GenerationJob) -> RpcError:
         settings = job.sampler
@@ -251,6 +275,7 @@ class DiffusersEngine(Engine):
             job.init_latent is not None,
             job.schedule_end,
             job.cfg_schedule,
+            job.clip_guidance,
         )
 
     # -- generation --------------------------------------------------------------------------
@@ -373,6 +398,37 @@ class DiffusersEngine(Engine):
         placed = [Image.fromarray(hires.place(d, job.width, job.height, layout.scale)) for d in drafts]
         return self._diffuse(run, counter, cancel, job.width, job.height, self.options.hires_strength, placed)
 
+    def _guidance(self, run: list[_Item], scheduler: Any):
+        """The per-step CLIP nudge for this run, or None without guidance."""
+        job = run[0].task.job
+        if job.clip_guidance <= 0:
+            return None
+        self._check_guidance(job, scheduler)
+        guide = self._guide
+        assert guide is not None
+        guide.losses = []
+        targets = torch.cat([guide.target(item.task.job.positive_text()) for item in run])
+        cutouts = torch.Generator("cpu").manual_seed(run[0].task.seed)
+
+        def nudge(scheduler: Any, latents: torch.Tensor) -> torch.Tensor:
+            sigma = float(scheduler.sigmas[min(scheduler.step_index, len(scheduler.sigmas) - 1)])
+            if sigma <= 0:
+                return latents
+            return guide.nudge(self.pipe.vae, latents, sigma, targets, job.clip_guidance,
+                               self.options.clip_cutouts, cutouts)
+
+        return nudge
+
+    def _check_guidance(self, job: GenerationJob, scheduler: Any) -> None:
+        if self._guide is None:
+            raise RpcError(Code.UNIMPLEMENTED, f"engine {self.config.id!r} has no CLIP model (options.clip_model)")
+        if getattr(scheduler, "sigmas", None) is None:
+            raise RpcError(
+                Code.UNIMPLEMENTED,
+                f"CLIP guidance needs a sampler with a noise-level (σ) schedule; {job.sampler.name} has none "
+                "(use SAMPLER_K_EULER, SAMPLER_K_LMS, SAMPLER_K_HEUN, …)",
+            )
+
     def _hires_from_image(
         self, run: list[_Item], counter: StepCounter, cancel: CancelSignal, init: list[Image.Image]
     ) -> list[np.ndarray]:
@@ -413,9 +469,13 @@ class DiffusersEngine(Engine):
 
         evaluations = _evaluations_to_run(job, strength)
 
+        guidance = self._guidance(run, scheduler)
+
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
             counter.step(pipe.num_timesteps, counter.preview_for([item.task for item in run], tensors.get("latents")))
             cancel.raise_if_cancelled()  # raising here aborts before the VAE decode
+            if guidance is not None:
+                tensors["latents"] = guidance(pipe.scheduler, tensors["latents"])
             self._final_latents = list(tensors["latents"].split(1))
             total = evaluations(pipe.num_timesteps)
             if job.schedule_end > 0 and step + 1 >= total:

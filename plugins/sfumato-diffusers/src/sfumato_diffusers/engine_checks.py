@@ -84,8 +84,6 @@ def check_job(
     job: GenerationJob,
     samplers: Mapping[str, SamplerSpec],
 ) -> None:
-    if job.clip_guidance > 0:
-        raise RpcError(Code.UNIMPLEMENTED, "CLIP guidance is not implemented by the diffusers engine")
     if job.width % 8 or job.height % 8:
         raise RpcError(
             Code.INVALID_ARGUMENT,

@@ -26,9 +26,14 @@ class EngineOptions:
     batch_mode: str = "batched"
     hires_strength: float = 0.55
     max_prompt_chunks: int = 8
+    cpu_threads: int = 0  # torch intra-op threads; 0 = auto (sfumato_diffusers.threads)
     native_size: int | None = None  # override for single files whose size cannot be read
     prediction_type: str | None = None  # "epsilon" / "v_prediction" for single files
     config: str | None = None  # a local diffusers folder giving configs for a single file
+    # CLIP guidance: a local CLIP folder (CLIPModel + tokenizer) or "tiny-clip" (random, built offline);
+    # unset = none, except that the embedded tiny-sd model carries "tiny-clip".
+    clip_model: str | None = None
+    clip_cutouts: int = 4  # random crops of the decoded image the CLIP loss averages over
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -63,7 +68,11 @@ def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
             values[key] = _choice(key, "off" if value is False else value, CPU_OFFLOAD_MODES)
         elif key in ("attention_slicing", "vae_tiling"):
             values[key] = _flag(key, value)
-        elif key in ("lora_cache_size", "max_prompt_chunks", "native_size"):
+        elif key == "cpu_threads":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"options.cpu_threads must be 0 (auto) or a positive integer, got {value!r}")
+            values[key] = value
+        elif key in ("lora_cache_size", "max_prompt_chunks", "native_size", "clip_cutouts"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"options.{key} must be a positive integer, got {value!r}")
             values[key] = value
