@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from sfumato.engines import EngineConfig, EngineServices
 from sfumato.jobs.cancel import CancelToken
 from sfumato.jobs.job import GenerationJob, ImageTask, SamplerSettings, WeightedText
@@ -16,6 +17,8 @@ SAMPLER_SPECS = {spec.name: spec for spec in SAMPLERS}
 
 
 def make_engine(model: str, cache_dir: str, **options: Any) -> DiffusersEngine:
+    # Keep the thread count conftest chose (the engine would otherwise size it to the cores).
+    options.setdefault("cpu_threads", torch.get_num_threads())
     engine = DiffusersEngine(
         EngineConfig(id="test", kind="diffusers", model=model, options=options),
         EngineServices(samplers=SAMPLER_SPECS, cache_dir=cache_dir),
