@@ -100,11 +100,12 @@ class PageGuard:
         return [text for text in self.console_errors if not any(part in text for part in self.expected_errors)]
 
 
-def open_page(browser, server: RunningServer, *, width: int = 1280, height: int = 900, page_policy: bool = False):  # type: ignore[no-untyped-def]
+def open_page(browser, server: RunningServer, *, width: int = 1280, height: int = 900, page_policy: bool = False,  # type: ignore[no-untyped-def]
+              **context_options):
     # Playwright's waits evaluate strings, which the page's Content-Security-Policy forbids:
     # tests lift the policy unless they test the page under it (test_works_under_its_own_policy).
     context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True,
-                                  bypass_csp=not page_policy)
+                                  bypass_csp=not page_policy, **context_options)
     guard = PageGuard(own_origin=server.url)
     own = urlsplit(server.url).netloc
 

@@ -295,12 +295,22 @@ def test_copy_as_curl_and_json_describe_the_request(playground, pattern_server):
     assert json.loads(curl.split("<<'JSON'\n", 1)[1].rsplit("\nJSON", 1)[0]) == body
 
 
-def test_narrow_screen_has_no_sideways_scrolling(browser, pattern_server):
-    context, page, guard = open_page(browser, pattern_server, width=380, height=800)
+def test_narrow_touch_screen_has_no_sideways_scrolling_and_paints_by_touch(browser, pattern_server, tmp_path):
+    context, page, guard = open_page(browser, pattern_server, width=380, height=800, has_touch=True, is_mobile=True)
     page.goto(pattern_server.url + "/")
     page.wait_for_selector("#engine option", state="attached")
     assert page.evaluate("document.documentElement.scrollWidth") <= 380
     screenshot(page, "09-narrow")
+    path = tmp_path / "touch.png"
+    path.write_bytes(png_bytes(np.full((64, 64, 3), 90, np.uint8)))
+    page.set_input_files("#init-file", str(path))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 380
+    page.locator("#mask-canvas").scroll_into_view_if_needed()
+    box = page.locator("#mask-canvas").bounding_box()
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    mask = canvas_pixels(page, "mask-canvas")[..., 0]
+    assert mask[32, 32] == 255 and mask[2, 2] == 0
     context.close()
     assert guard.foreign_requests == [] and guard.unexpected_errors() == []
 
