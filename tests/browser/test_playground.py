@@ -423,3 +423,19 @@ def test_works_under_its_own_content_security_policy(browser, pattern_server, tm
     context.close()
     assert guard.foreign_requests == []
     assert guard.unexpected_errors() == [], f"the page broke its own policy: {guard.unexpected_errors()}"
+
+
+def test_keyboard_only_generate_and_reuse(playground):
+    page, _ = playground
+    page.focus("#prompt")
+    page.keyboard.type("by keyboard")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "negative"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "generate"
+    page.keyboard.press("Enter")
+    assert wait_done(page).startswith("Done")
+    page.focus("#gallery .thumb")
+    page.keyboard.press("Enter")  # reuse its settings
+    assert page.input_value("#seed-mode") == "fixed"
+    assert page.input_value("#seed") == page.get_attribute("#gallery li", "data-seed")
