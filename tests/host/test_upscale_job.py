@@ -70,3 +70,12 @@ def test_engine_limits_apply_to_the_upscaled_size():
         job(init_image=INIT, width=160, limits=EngineLimits(max_width=128))
     # size_multiple does not apply: 41 is odd
     assert job(init_image=INIT, width=41, limits=EngineLimits(size_multiple=64)).width == 41
+
+
+def test_backbone_codec_keeps_the_upscaler_and_the_init_size():
+    from sfumato.backbone.codec import decode_job, encode_job
+
+    built = job(init_image=INIT, upscaler="UPSCALER_GFPGAN", width=80)
+    again = decode_job(encode_job(built))
+    assert again.upscaler == "UPSCALER_GFPGAN" and (again.width, again.height) == (80, 60)
+    np.testing.assert_array_equal(again.init_image, INIT)
