@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+import msgspec
 import numpy as np
 
 from sfumato import wire
@@ -16,6 +17,7 @@ from sfumato.images import encode_png
 from sfumato.jobs import outputs
 from sfumato.jobs.outputs import OutputArtifact
 from sfumato.jobs.state import ImageResult, JobState
+from sfumato.wire_codec import to_json_value
 
 # numpy dtype → tensors.Dtype; data goes out as raw little-endian bytes.
 _WIRE_DTYPES = {
@@ -29,6 +31,15 @@ _WIRE_DTYPES = {
     "int64": wire.Dtype.DT_INT64,
     "bool": wire.Dtype.DT_BOOL,
 }
+
+
+_line_encoder = msgspec.json.Encoder()
+
+
+def answer_line(state: JobState, result: ImageResult) -> bytes:
+    """One NDJSON line ``{"result": Answer}`` of a Generate stream, encoded in one pass: the
+    image's base64 is written once into the line instead of into an Answer that is then copied."""
+    return _line_encoder.encode_lines(({"result": to_json_value(answer_for(state, result))},))
 
 
 def answer_for(state: JobState, result: ImageResult) -> wire.Answer:

@@ -11,7 +11,7 @@ from litestar.params import SkipValidation
 from litestar.response import Stream
 
 from sfumato import wire
-from sfumato.api.answers import answer_for
+from sfumato.api.answers import answer_for, answer_line
 from sfumato.api.auth import client_of
 from sfumato.api.disconnect import unless_disconnected
 from sfumato.api.errors import status_body
@@ -20,14 +20,10 @@ from sfumato.api.services import Services
 from sfumato.api.wire_body import WireBody
 from sfumato.errors import Code, RpcError
 from sfumato.jobs.cancel import CancelToken
-from sfumato.jobs.state import ImageResult, JobState
+from sfumato.jobs.state import JobState
 from sfumato.wire_codec import encode_message
 
 NDJSON = "application/x-ndjson"
-
-
-def _result_line(state: JobState, result: ImageResult) -> bytes:
-    return b'{"result":' + encode_message(answer_for(state, result)) + b"}\n"
 
 
 def _json(message: Any) -> Response[bytes]:
@@ -72,11 +68,11 @@ class GenerationController(Controller):
             finished = False
             try:
                 if first is not None:
-                    yield _result_line(state, first)
+                    yield answer_line(state, first)
                     try:
                         async for result in state.stream():
                             if result.index != first.index:
-                                yield _result_line(state, result)
+                                yield answer_line(state, result)
                     except RpcError as exc:
                         yield b'{"error":' + status_body(exc.code, exc.message) + b"}\n"
                 finished = True
