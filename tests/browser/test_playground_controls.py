@@ -84,3 +84,60 @@ def test_controls_follow_the_engine(browser, two_engines):
     assert seed == 77 and image.shape == (32, 32, 3) and (image == 77).all()
     context.close()
     assert guard.foreign_requests == [] and guard.unexpected_errors() == []
+
+
+UPSCALE_CONFIG = """
+[quotas]
+requests_per_minute = 0
+
+[[engines]]
+id = "test-pattern"
+kind = "test-pattern"
+
+[[engines]]
+id = "rgb-upscaler"
+kind = "rgb-upscale"
+"""
+
+
+@pytest.fixture(scope="module")
+def upscale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    _require_browser()
+    server = start_server(tmp_path_factory.mktemp("upscale"), config=UPSCALE_CONFIG, plugins=["test_pattern", "upscale"])
+    yield server
+    server.stop()
+
+
+def test_an_upscaling_engine_takes_an_init_image_and_a_size(browser, upscale_server, tmp_path, rng):
+    import base64
+
+    from tests.conftest import decode_png, png_bytes
+
+    context, page, guard = open_page(browser, upscale_server)
+    page.goto(upscale_server.url + "/")
+    page.wait_for_selector("#engine option[value=rgb-upscaler]", state="attached")
+    page.fill("#prompt", "left from another engine")
+    page.select_option("#engine", "rgb-upscaler")
+    for selector in ["#prompt", "#negative", "#sampler", "#steps", "#cfg", "#seed-mode"]:
+        assert not shown(page, selector), selector
+    assert shown(page, "#upscaler") and page.input_value("#upscaler") == "UPSCALER_RGB"
+    init = rng.integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
+    (tmp_path / "small.png").write_bytes(png_bytes(init))
+    page.set_input_files("#init-file", str(tmp_path / "small.png"))
+    page.wait_for_selector("#init-tools:not([hidden])")
+    assert not shown(page, "#mask-canvas") and not shown(page, "#strength")
+    assert page.input_value("#width") == ""  # the engine's default factor unless a size is typed
+    page.fill("#width", "64")
+    page.click("#generate")
+    assert wait_done(page).startswith("Done"), page.text_content("#status")
+    screenshot(page, "13-upscaled")
+    [(_, image)] = gallery_images(page)
+    assert image.shape == (48, 64, 3)
+    direct = upscale_server.generate({
+        "engineId": "rgb-upscaler",
+        "prompt": [{"artifact": {"type": "ARTIFACT_IMAGE", "binary": base64.b64encode(png_bytes(init)).decode()}}],
+        "image": {"width": 64, "samples": 1, "transform": {"upscaler": "UPSCALER_RGB"}},
+    })[0]
+    np.testing.assert_array_equal(image, decode_png(base64.b64decode(direct["artifacts"][0]["binary"])))
+    context.close()
+    assert guard.foreign_requests == [] and guard.unexpected_errors() == []

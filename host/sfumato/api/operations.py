@@ -45,6 +45,8 @@ def plugin_report(services: Services) -> dict[str, Any]:
                          "lora": description.supports_lora, "tiling": description.supports_tiling,
                          "hires": description.supports_hires},
             "limits": msgspec.structs.asdict(slot.config.limits),
+            # An upscaling engine's image.transform.upscaler values (empty for a generating engine).
+            "upscalers": list(description.upscalers),
             # Test-only parameters are refused unless enabled, so they are not advertised either.
             "extensions": [
                 _extension(param) for param in description.extensions if test_controls or not param.test_control

@@ -76,6 +76,15 @@ function applyEngine() {
     const unused = element.dataset.uses && uses !== null && !uses.has(element.dataset.uses);
     element.hidden = unused || supports[element.dataset.supports] === false;
   }
+  // An upscaling engine takes the init image and a target size; it refuses text prompts,
+  // and accepts seed, steps and cfg only for old clients' sake (they change nothing).
+  const upscalers = detail.upscalers || [];
+  $("upscaler-field").hidden = upscalers.length === 0;
+  $("upscaler").replaceChildren(...upscalers.map((name) => new Option(name.replace(/^UPSCALER_/, ""), name)));
+  for (const id of ["prompt", "negative", "steps", "cfg", "seed"]) {
+    if (upscalers.length) document.querySelector(`[data-control="${id}"]`).hidden = true;
+    else if (id === "prompt") document.querySelector(`[data-control="${id}"]`).hidden = false;
+  }
 
   const sampler = $("sampler");
   const keep = sampler.value;
@@ -90,7 +99,7 @@ function applyEngine() {
     input.step = multiple;
     input.min = multiple;
     if (max) input.max = max;
-    if (!state.init && native) input.value = native;
+    if (!state.init && native) input.value = detail.upscalers?.length ? "" : native;
   }
   if (limits.max_steps) $("steps").max = limits.max_steps;
   if (limits.max_samples) $("samples").max = limits.max_samples;
@@ -162,7 +171,8 @@ function readSettings() {
     : null;
   return {
     engineId: $("engine").value,
-    prompt: $("prompt").value.trim(),
+    prompt: value("prompt"),
+    upscaler: value("upscaler"),
     negative: value("negative"),
     sampler: value("sampler"),
     steps: value("steps"),
@@ -418,8 +428,10 @@ async function setInit(blob, source, keepMask = false) {
   }
   $("init-info").textContent = `${state.init.width}×${state.init.height} px, ${source}`;
   $("init-tools").hidden = false;
-  $("width").value = state.init.width;
-  $("height").value = state.init.height;
+  // The output size follows the init image; an upscaler's default is a factor of it instead.
+  const upscaling = !$("upscaler-field").hidden;
+  $("width").value = upscaling ? "" : state.init.width;
+  $("height").value = upscaling ? "" : state.init.height;
   redrawInit();
   if (!keepMask) painter.reset(state.init.width, state.init.height);
   refreshRequest();

@@ -28,7 +28,8 @@ export function buildRequest(settings) {
   if (settings.samples) image.samples = String(settings.samples);
   if (settings.steps) image.steps = String(settings.steps);
   if (settings.seedMode === "fixed" && settings.seed !== "") image.seed = [Number(settings.seed)];
-  if (settings.sampler) image.transform = { diffusion: settings.sampler };
+  if (settings.upscaler) image.transform = { upscaler: settings.upscaler };
+  else if (settings.sampler) image.transform = { diffusion: settings.sampler };
   const step = {};
   if (settings.cfg !== null && settings.cfg !== "") step.sampler = { cfgScale: Number(settings.cfg) };
   if (settings.init && settings.strength !== null && settings.strength !== "") step.schedule = { start: Number(settings.strength) };
@@ -72,6 +73,7 @@ export function controlForMessage(message, built) {
     [/^image\.samples\b/, () => "samples"],
     [/^image\.seed\b/, () => "seed"],
     [/^image\.transform\.diffusion\b/, () => "sampler"],
+    [/^image\.transform\.upscaler\b/, () => "upscaler"],
     [/^image\.parameters\[\d+\]\.sampler\.cfgScale\b/, () => "cfg"],
     [/^image\.parameters\[\d+\]\.schedule\b/, () => "strength"],
     [/^image\.extension\.parameters\[(\d+)\]/, (m) => `ext-${built.extensionNames[Number(m[1])]}`],
