@@ -117,14 +117,14 @@ def test_describe_is_cheap_and_honest_before_load(tmp_path):
     assert engine.pipe is None and not (tmp_path / "tiny-sd").exists()
     assert (info.native_width, info.native_height) == (64, 64)
     assert info.supports_lora and info.supports_tiling and info.supports_hires
-    assert not info.supports_clip_guidance
+    assert info.supports_clip_guidance  # tiny-sd carries tiny-clip
     assert set(info.samplers) == set(SAMPLER_SPECS)
 
 
 @pytest.mark.parametrize(
     ("fields", "code", "words"),
     [
-        ({"clip_guidance": 0.5}, Code.UNIMPLEMENTED, "CLIP guidance"),
+        ({"clip_guidance": 0.5, "sampler": "SAMPLER_DDIM"}, Code.UNIMPLEMENTED, "CLIP guidance needs a sampler"),
         ({"width": 60}, Code.INVALID_ARGUMENT, "multiples of 8"),
         ({"sampler": "SAMPLER_NOPE"}, Code.INVALID_ARGUMENT, "SAMPLER_NOPE"),
         ({"mask": np.ones((64, 64), np.float32)}, Code.INVALID_ARGUMENT, "init image"),
