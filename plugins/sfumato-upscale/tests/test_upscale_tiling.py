@@ -61,3 +61,34 @@ def test_seam_tiled_and_untiled_agree_on_a_smooth_image(checkpoints):
     # The check can fail: tiles that touch without an overlap leave visible seams.
     butted, _ = _upscaled(checkpoints["x4_pth"], image, 40, 0)
     assert np.abs(butted - untiled).max() > 20
+
+
+@pytest.fixture(scope="module")
+def swinir_checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random-weight SwinIR ×2, saved like the SwinIR releases ({"params": state dict})."""
+    from spandrel.architectures.SwinIR import SwinIR
+
+    torch.manual_seed(0)
+    network = SwinIR(img_size=16, patch_size=1, in_chans=3, embed_dim=12, depths=[2], num_heads=[2], window_size=4,
+                     mlp_ratio=2.0, upscale=2, img_range=1.0, upsampler="pixelshuffle", resi_connection="1conv")
+    path = tmp_path_factory.mktemp("swinir") / "001_classicalSR_tiny_x2.pth"
+    torch.save({"params": network.state_dict()}, path)
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:torch.meshgrid:UserWarning")  # inside spandrel's SwinIR
+def test_swinir_tiles_blend_closer_than_butted_tiles(swinir_checkpoint):
+    """Window attention sees the whole tile, so tiles are not exact there; the blend still hides the seams."""
+    image = smooth_image(72, 88, seed=8)
+
+    def upscaled(tile: int, overlap: int) -> np.ndarray:
+        engine = load_engine("esrgan", plugin=plugin, model=str(swinir_checkpoint),
+                             options={"device": "cpu", "tile_size": tile, "tile_overlap": overlap})
+        assert engine.engine.network.architecture.name == "SwinIR"
+        return engine.images(engine.job(request_body(prompt=None, init_image=image, width=176)))[0].astype(int)
+
+    untiled = upscaled(0, 0)
+    assert untiled.shape == (144, 176, 3)
+    blended = np.abs(upscaled(40, 16) - untiled).mean()
+    butted = np.abs(upscaled(40, 0) - untiled).mean()
+    assert blended < 0.6 and blended < butted / 2, (blended, butted)
