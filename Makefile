@@ -71,6 +71,7 @@ bench: setup sdk-venv
 	$(BIN)/python bench/bench_grpc.py
 	$(BIN)/python bench/bench_imageops.py
 	$(BIN)/python plugins/sfumato-diffusers/bench/bench_engine_overhead.py
+	$(BIN)/python plugins/sfumato-upscale/bench/bench_upscale.py
 	$(BIN)/python bench/bench_batching.py
 	$(BIN)/python bench/bench_cancel.py
 	$(BIN)/python bench/load_test.py --seconds 60
