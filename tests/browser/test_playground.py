@@ -439,3 +439,27 @@ def test_keyboard_only_generate_and_reuse(playground):
     page.keyboard.press("Enter")  # reuse its settings
     assert page.input_value("#seed-mode") == "fixed"
     assert page.input_value("#seed") == page.get_attribute("#gallery li", "data-seed")
+
+
+def test_a_queued_job_shows_its_place_in_the_queue(playground, pattern_server):
+    page, _ = playground
+    # Another client's slow job holds the engine (a different size: it cannot share a batch).
+    blocker = pattern_server.post("/grpcgateway/asyncGenerate", {
+        "engineId": "test-pattern", "prompt": [{"text": "in the way"}],
+        "image": {"width": 32, "height": 32, "steps": 20, "extension": {"parameters": [{"name": "step_delay_ms", "int": 100}]}},
+    })
+    assert blocker.status_code == 200, blocker.text
+    page.evaluate(
+        """() => { window.statusSeen = []; const status = document.getElementById('status');
+            new MutationObserver(() => window.statusSeen.push(status.textContent))
+              .observe(status, {childList: true, characterData: true, subtree: true}); }"""
+    )
+    page.fill("#prompt", "waiting my turn")
+    set_size(page, 64, 64)
+    page.click("#generate")
+    assert wait_done(page).startswith("Done")
+    seen = page.evaluate("window.statusSeen")
+    queued = [text for text in seen if text.startswith("Queued: ")]
+    assert queued, f"no queue position shown: {seen}"
+    assert queued[0].startswith(("Queued: next", "Queued: 1 ahead")), seen
+    assert seen.index(queued[0]) < next(i for i, text in enumerate(seen) if text.startswith("Step")), seen
