@@ -52,7 +52,7 @@ rust-test:
 # The playground's tests drive Debian's Chromium (tests/browser): installed when missing.
 browser:
 	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+		$$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 test: setup sdk-venv rust-test browser
 	$(BIN)/python -m pytest -q
