@@ -1,12 +1,11 @@
-//! Times the whole-factor resize paths against fast_image_resize on the same
-//! image, one thread, medians: `cargo run --release --no-default-features
-//! --example resizebench -- [size]` (RGBA, size² → 2·size² and size²/4).
+//! Times the whole-factor area path against fast_image_resize's box filter on
+//! the same image, one thread, medians: `cargo run --release
+//! --no-default-features --example resizebench -- [size]` (RGBA, size² → size²/4).
 use std::time::Instant;
 
 use fast_image_resize::images::{Image as FirImage, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use sfumato_ops::image::ImageView;
-use sfumato_ops::upscale::{upscale_u8, Kernel};
 
 fn median_ms(mut f: impl FnMut()) -> f64 {
     f();
@@ -26,18 +25,7 @@ fn main() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let px: Vec<u8> = (0..size * size * 4).map(|i| ((i * 7919) >> 5) as u8 ^ (i / 4096) as u8).collect();
     let img = ImageView::new(&px, size, size, 4).unwrap();
-    let big = 2 * size;
-    let mut out = vec![0u8; big * big * 4];
-    let mut fir_out = vec![0u8; big * big * 4];
     let mut resizer = Resizer::new();
-    for (kernel, filter) in [(Kernel::Triangle, FilterType::Bilinear), (Kernel::CatmullRom, FilterType::CatmullRom)] {
-        let ours = pool.install(|| median_ms(|| upscale_u8(img, 2, 2, kernel, &mut out)));
-        let source = ImageRef::new(size as u32, size as u32, &px, PixelType::U8x4).unwrap();
-        let mut target = FirImage::from_slice_u8(big as u32, big as u32, &mut fir_out, PixelType::U8x4).unwrap();
-        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter)).use_alpha(false);
-        let theirs = pool.install(|| median_ms(|| resizer.resize(&source, &mut target, &options).unwrap()));
-        println!("{kernel:?} {size}→{big}: ours {ours:.2} ms, fast_image_resize {theirs:.2} ms, ratio {:.2}", ours / theirs);
-    }
     let mut small = vec![0u8; size * size];
     let ours = pool.install(|| median_ms(|| sfumato_ops::area::area_u8(img, 2, 2, &mut small)));
     let source = ImageRef::new(size as u32, size as u32, &px, PixelType::U8x4).unwrap();

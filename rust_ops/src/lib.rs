@@ -14,7 +14,6 @@ pub mod pointwise;
 mod recursive;
 pub mod resize;
 pub mod simd;
-pub mod upscale;
 
 #[cfg(feature = "python")]
 mod python;

@@ -34,15 +34,6 @@ impl Filter {
         })
     }
 
-    /// The filter of the whole-factor upscaling path (`upscale`), if it has one.
-    fn upscale_kernel(self) -> Option<crate::upscale::Kernel> {
-        match self {
-            Filter::Bilinear => Some(crate::upscale::Kernel::Triangle),
-            Filter::Bicubic => Some(crate::upscale::Kernel::CatmullRom),
-            _ => None,
-        }
-    }
-
     fn algorithm(self) -> ResizeAlg {
         match self {
             Filter::Lanczos => ResizeAlg::Convolution(FilterType::Lanczos3),
@@ -153,14 +144,6 @@ fn resize_region_into<T: ResizeSample>(
         if let Some((kx, ky)) = crate::area::whole_factors(src.width, src.height, width, height) {
             T::area_blocks(src, kx, ky, dst);
             return Ok(());
-        }
-    }
-    if let (true, Some(kernel), Some(view)) = (whole, filter.upscale_kernel(), T::as_u8_view(src)) {
-        if let Some((kx, ky)) = crate::upscale::whole_factors(src.width, src.height, width, height) {
-            if let Some(out) = T::as_u8_slice_mut(dst) {
-                crate::upscale::upscale_u8(view, kx, ky, kernel, out);
-                return Ok(());
-            }
         }
     }
     let pixel_type = T::pixel_type(src.channels);
