@@ -79,8 +79,9 @@ def rescale(img: _Image, width: int, height: int, mode: int = 0, filter: str = "
     fit, centre, pad with transparent black; a 3-channel input gains an alpha channel,
     255 over the image and 0 in the padding; a 1-channel input pads with 0).
     ``filter``: ``"lanczos"`` (Lanczos3), ``"bicubic"`` (Catmull-Rom), ``"bilinear"``,
-    ``"nearest"``, ``"area"`` (box). Channels are resampled independently, alpha
-    included and not premultiplied.
+    ``"nearest"``, ``"area"`` (box; when the source is a whole multiple of the output in
+    both directions, the exact mean of each block, rounded half up for uint8). Channels
+    are resampled independently, alpha included and not premultiplied.
     """
 
 def crop(img: _Image, top: int, left: int, width: int, height: int) -> _Image:
@@ -93,7 +94,8 @@ def encode_png(
 
     Both modes filter rows adaptively and compress row slices on several threads.
     Default mode: zlib level 1 with the RLE strategy. ``fast``: fdeflate's fixed
-    Huffman table (several times faster, about 15 % larger). ``text`` entries become tEXt chunks (iTXt when a value is not Latin-1);
+    Huffman table, the filter chosen on every 4th row and kept for the rows between
+    (several times faster, about 15 % larger). ``text`` entries become tEXt chunks (iTXt when a value is not Latin-1);
     keywords must be 1–79 Latin-1 characters.
     """
 
