@@ -47,7 +47,9 @@ class GenerateProgress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:  # the last events may still be on their way: let them print
+            self._thread.join(timeout=2.0)
         self._stop.set()
         if self._bar is not None:
             self._bar.stop()

@@ -106,7 +106,7 @@ class EventSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # An SSE comment line this often keeps proxies from closing a quiet stream.
     heartbeat_seconds: float = 15.0
     # A listener gets at most one write per this many ms; the events in between go together.
-    send_interval_ms: float = 100.0
+    send_interval_ms: float = 250.0
     # Previews (only while a listener asked for them): at most every N steps and one per T ms.
     preview_every_steps: int = 1
     preview_min_interval_ms: float = 250.0

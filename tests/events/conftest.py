@@ -22,6 +22,7 @@ requests_per_minute = 0
 
 [events]
 heartbeat_seconds = 0.3
+send_interval_ms = 0  # every event as it comes: the tests check each step (pacing has its own test)
 preview_every_steps = 1
 preview_min_interval_ms = 0
 preview_max_side = 64

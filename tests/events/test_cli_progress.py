@@ -21,7 +21,8 @@ def test_generate_prints_queue_position_steps_and_each_image(events_server, tmp_
     output = tmp_path / "fox.png"
     result = subprocess.run(
         [sys.executable, "-m", "sfumato", "generate", "a fox", "-o", str(output), "--server", events_server.url,
-         "--api-key", KEY_A, "--samples", "2", "--seed", "3", "--steps", "6", "--width", "32", "--height", "32"],
+         "--api-key", KEY_A, "--samples", "2", "--seed", "3", "--steps", "6", "--width", "32", "--height", "32",
+         "--param", "step_delay_ms=50"],
         capture_output=True, text=True, timeout=120,
     )
     ahead.join(60)

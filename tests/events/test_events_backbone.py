@@ -21,6 +21,7 @@ preview_max_side = 48
 REPLICA_EVENTS_CONFIG = REPLICA_CONFIG + """
 [events]
 heartbeat_seconds = 0.5
+send_interval_ms = 0
 """
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from sfumato.backbone.keys import Keys
-from sfumato.jobs.events import JobEvent
+from sfumato.jobs.events import JobEvent, superseded_steps_dropped
 from sfumato.jobs.state import JobState
 
 log = logging.getLogger("sfumato.backbone")
@@ -98,6 +98,7 @@ class BackboneEventReader:
         position = f"{after}-1".encode() if after else b"0"
         quiet_since = time.monotonic()
         renewed = 0.0
+        first = True
         block_ms = int(min(heartbeat, PREVIEW_RENEW_SECONDS if previews else heartbeat) * 1000)
         while True:
             if previews and time.monotonic() - renewed >= PREVIEW_RENEW_SECONDS:
@@ -109,6 +110,9 @@ class BackboneEventReader:
                 position = entries[-1][0]
                 events = [_event(entry_id, fields) for entry_id, fields in entries]
                 batch = [event for event in events if previews or event.name != "preview"]
+                if pace > 0 and not first:
+                    batch = superseded_steps_dropped(batch)
+                first = False
                 if batch:
                     yield batch
                 if events[-1].terminal:

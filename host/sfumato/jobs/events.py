@@ -57,6 +57,16 @@ class PreviewSettings:
     max_side: int = 256
 
 
+def superseded_steps_dropped(batch: list[JobEvent]) -> list[JobEvent]:
+    """The batch without ``step`` events that a later ``step`` of the same batch supersedes.
+
+    A listener of a fast job reads progress a few times a second; the steps between say
+    nothing the last one does not. Ids stay increasing (with gaps), so resuming still works.
+    """
+    last_step = max((i for i, event in enumerate(batch) if event.name == "step"), default=-1)
+    return [event for i, event in enumerate(batch) if event.name != "step" or i == last_step]
+
+
 def encode_preview(pixels: np.ndarray, max_side: int) -> tuple[bytes, int, int]:
     """A small JPEG of an H×W×3 (or ×4) uint8 image, its longer side at most ``max_side``."""
     from PIL import Image
@@ -165,8 +175,15 @@ class JobEvents:
             return self._events[-1] if self._events else None
 
     def after(self, last_id: int) -> list[JobEvent]:
+        """The events with ids above ``last_id``; from the newest end, so a listener that keeps up pays for what is new."""
+        fresh: list[JobEvent] = []
         with self._lock:
-            return [event for event in self._events if event.id > last_id]
+            for event in reversed(self._events):
+                if event.id <= last_id:
+                    break
+                fresh.append(event)
+        fresh.reverse()
+        return fresh
 
     async def follow(
         self,
@@ -179,12 +196,15 @@ class JobEvents:
     ) -> AsyncIterator[list[JobEvent]]:
         """Batches of the events after id ``after``, until the terminal one; an empty batch after
         ``heartbeat`` seconds of quiet. After a batch it waits ``pace`` seconds, so a listener
-        of a fast job gets a few larger writes instead of one per step.
+        of a fast job gets a few writes a second instead of one per step; with a pace, the
+        steps a later step of the same batch supersedes are left out (not in the first batch,
+        which replays what happened before the listener came).
 
         With ``previews``, preview events are included, and (unless ``ask_previews`` is false)
         the engine is asked for them while this listener lasts.
         """
         asking = previews if ask_previews is None else ask_previews
+        after_first = False
         self.listeners += 1
         self.preview_listeners += asking
         try:
@@ -194,8 +214,10 @@ class JobEvents:
                 changed = self._changed
                 fresh = self.after(after)
                 if fresh:
-                    after = fresh[-1].id
                     batch = [event for event in fresh if previews or event.name != "preview"]
+                    if pace > 0 and after_first:
+                        batch = superseded_steps_dropped(batch)
+                    after, after_first = fresh[-1].id, True
                     if batch:
                         yield batch
                     if fresh[-1].terminal:
