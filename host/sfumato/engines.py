@@ -213,6 +213,8 @@ def default_batch_key(job: GenerationJob) -> Hashable:
         job.schedule_end,
         job.cfg_schedule,
         job.upscaler,
+        job.clip_guidance_schedule,
+        job.clip_cutouts,
     )
 
 

@@ -18,12 +18,14 @@ def test_job_fields_round_trip():
         sampler=SamplerSettings("SAMPLER_K_EULER"),
         prompt=[WeightedText("a cat", 1.0), WeightedText("", 0.5, tokens=(3, 4, 5), tokenizer_id="clip-x")],
         requested_type="ARTIFACT_LATENT", init_latent=latent, schedule_end=0.25,
-        cfg_schedule=((0.0, 3.0), (1.0, 9.0)),
+        cfg_schedule=((0.0, 3.0), (1.0, 9.0)), clip_guidance=0.5, clip_guidance_schedule=((0.25, 1.0), (0.75, 0.5)),
+        clip_cutouts=8,
     )
     back = decode_job(encode_job(job))
     assert back.prompt == job.prompt and back.requested_type == "ARTIFACT_LATENT"
     assert np.array_equal(back.init_latent, latent) and back.init_latent.dtype == np.float32
     assert back.schedule_end == 0.25 and back.cfg_schedule == ((0.0, 3.0), (1.0, 9.0))
+    assert back.clip_guidance_schedule == ((0.25, 1.0), (0.75, 0.5)) and back.clip_cutouts == 8
 
 
 def test_a_latent_of_the_wrong_kind_is_refused():

@@ -8,7 +8,7 @@ import pytest
 
 from sfumato import wire
 from sfumato.errors import RpcError
-from sfumato.jobs.step_params import resolve_step_values, value_at
+from sfumato.jobs.step_params import guidance_factor, resolve_step_values, value_at
 
 
 def steps(*entries: dict) -> list[wire.StepParameter]:
@@ -79,14 +79,14 @@ def test_schedule_end_is_read():
 
 def test_a_guidance_preset_gives_its_documented_strength_unless_a_strength_is_given():
     preset = resolve_step_values(steps({"guidance": {"guidancePreset": "GUIDANCE_PRESET_SLOW"}}))
-    assert preset.guidance_strength == 0.5
+    assert (preset.guidance_strength, preset.guidance_cutouts) == (0.5, 8)
     both = resolve_step_values(steps({"guidance": {"guidancePreset": "GUIDANCE_PRESET_SLOW",
                                                    "instances": [{"guidanceStrength": 0.1}]}}))
     assert both.guidance_strength == pytest.approx(0.1)
     assert resolve_step_values(steps({"guidance": {"guidancePreset": "GUIDANCE_PRESET_NONE"}})).guidance_strength is None
 
 
-@pytest.mark.parametrize("field", [{"schedule": [{"duration": 1, "value": 1}]}, {"cutouts": {"count": 4}},
+@pytest.mark.parametrize("field", [{"cutouts": {"count": 4, "gray": 0.5}},
                                    {"models": [{"alias": "clip"}]}, {"prompt": {"text": "x"}}])
 def test_guidance_fields_not_honoured_are_501(field):
     with pytest.raises(RpcError) as caught:
@@ -94,3 +94,29 @@ def test_guidance_fields_not_honoured_are_501(field):
     name = next(iter(field))
     assert caught.value.code.name == "UNIMPLEMENTED"
     assert caught.value.message.startswith(f"image.parameters[0].guidance.instances[0].{name}")
+
+
+def test_a_guidance_schedule_is_normalised_segments_and_cutouts_count_is_read():
+    values = resolve_step_values(steps({"guidance": {"instances": [{
+        "guidanceStrength": 2, "cutouts": {"count": 6},
+        "schedule": [{"duration": 1, "value": 1}, {"duration": 3, "value": 0.25}]}]}}))
+    assert values.guidance_schedule == ((0.25, 1.0), (0.75, 0.25)) and values.guidance_cutouts == 6
+    factors = [guidance_factor(values.guidance_schedule, position) for position in (0.0, 0.2, 0.25, 0.9, 1.0)]
+    assert factors == [1.0, 1.0, 0.25, 0.25, 0.25]
+
+
+@pytest.mark.parametrize(("guidance", "field"), [
+    ({"instances": [{"schedule": [{"duration": 0, "value": 1}]}]}, "guidance.instances[0].schedule"),
+    ({"instances": [{"schedule": [{"duration": 1, "value": -1}]}]}, "guidance.instances[0].schedule[0].value"),
+    ({"instances": [{"cutouts": {"count": 0}}]}, "guidance.instances[0].cutouts.count"),
+])
+def test_bad_guidance_schedules_and_counts_are_400(guidance, field):
+    with pytest.raises(RpcError) as caught:
+        resolve_step_values(steps({"guidance": guidance}))
+    assert caught.value.code.name == "INVALID_ARGUMENT" and caught.value.message.startswith(f"image.parameters[0].{field}")
+
+
+def test_two_guidance_instances_are_501():
+    with pytest.raises(RpcError) as caught:
+        resolve_step_values(steps({"guidance": {"instances": [{"guidanceStrength": 1}, {"guidanceStrength": 2}]}}))
+    assert caught.value.code.name == "UNIMPLEMENTED"

@@ -112,6 +112,8 @@ class JobPayload(_Message, tag="job"):
     init_latent: ArrayPayload | None = None
     schedule_end: float = 0.0
     cfg_schedule: list[tuple[float, float]] = []
+    clip_guidance_schedule: list[tuple[float, float]] = []
+    clip_cutouts: NonNegative | None = None
 
 
 class OutputPayload(_Part):
@@ -343,6 +345,8 @@ def encode_job(job: GenerationJob) -> bytes:
         init_latent=_optional_image_payload(job.init_latent, "init_latent", _check_latent),
         schedule_end=float(job.schedule_end),
         cfg_schedule=[(float(position), float(value)) for position, value in job.cfg_schedule],
+        clip_guidance_schedule=[(float(share), float(value)) for share, value in job.clip_guidance_schedule],
+        clip_cutouts=job.clip_cutouts,
     )
     return _encode(payload, "job")
 
@@ -417,6 +421,8 @@ def decode_job(data: bytes) -> GenerationJob:
             init_latent=_optional_image(payload.init_latent, "init_latent", _check_latent),
             schedule_end=payload.schedule_end,
             cfg_schedule=tuple((position, value) for position, value in payload.cfg_schedule),
+            clip_guidance_schedule=tuple((share, value) for share, value in payload.clip_guidance_schedule),
+            clip_cutouts=payload.clip_cutouts,
             cancel=CancelToken(),
         )
     except ValueError as exc:

@@ -149,6 +149,8 @@ def build_job(
         strength=strength,
         loras=split.loras,
         clip_guidance=clip_guidance,
+        clip_guidance_schedule=values.guidance_schedule or (),
+        clip_cutouts=values.guidance_cutouts if clip_guidance > 0 else None,
         hires=hires,
         tiling=tiling,
         extensions=_extensions(image, description.extensions, engine_id, test_controls),

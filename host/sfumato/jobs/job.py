@@ -93,6 +93,9 @@ class GenerationJob:
     strength: float = 1.0
     loras: list[LoraInput] = field(default_factory=list)
     clip_guidance: float = 0.0
+    # CLIP guidance over the steps run: ((share, strength factor), ...) segments; () = constant.
+    clip_guidance_schedule: tuple[tuple[float, float], ...] = ()
+    clip_cutouts: int | None = None  # None = the engine's default
     hires: HiresSettings | None = None
     tiling: bool = False
     extensions: dict[str, Any] = field(default_factory=dict)

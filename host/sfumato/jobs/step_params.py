@@ -13,14 +13,14 @@ from sfumato.errors import invalid, unimplemented
 
 DEFAULT_CFG_SCALE = 7.5
 DEFAULT_STRENGTH_WITH_INIT = 0.75
-# guidancePreset → CLIP guidance strength, when no instance gives guidanceStrength (docs/api.md).
-GUIDANCE_PRESET_STRENGTHS = {
-    "GUIDANCE_PRESET_SIMPLE": 0.333,
-    "GUIDANCE_PRESET_FAST_BLUE": 0.25,
-    "GUIDANCE_PRESET_FAST_GREEN": 0.25,
-    "GUIDANCE_PRESET_SLOW": 0.5,
-    "GUIDANCE_PRESET_SLOWER": 0.75,
-    "GUIDANCE_PRESET_SLOWEST": 1.0,
+# guidancePreset → (CLIP guidance strength, cutout count), for what the instance does not give (docs/api.md).
+GUIDANCE_PRESETS = {
+    "GUIDANCE_PRESET_SIMPLE": (0.333, 4),
+    "GUIDANCE_PRESET_FAST_BLUE": (0.25, 2),
+    "GUIDANCE_PRESET_FAST_GREEN": (0.25, 2),
+    "GUIDANCE_PRESET_SLOW": (0.5, 8),
+    "GUIDANCE_PRESET_SLOWER": (0.75, 16),
+    "GUIDANCE_PRESET_SLOWEST": (1.0, 32),
 }
 
 
@@ -46,6 +46,9 @@ class StepValues:
     schedule_start: float | None = None
     schedule_end: float | None = None
     guidance_strength: float | None = None
+    # guidance.instances[].schedule as ((share of the steps run, strength factor), ...) and the cutout count.
+    guidance_schedule: tuple[tuple[float, float], ...] | None = None
+    guidance_cutouts: int | None = None
     # cfgScale given at two or more scaledSteps: ((scaledStep, value), ...) sorted; else empty.
     cfg_schedule: tuple[tuple[float, float], ...] = ()
     # Where each value was found (``image.parameters[1].sampler.eta``), for messages.
@@ -104,13 +107,26 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
             take("schedule_start", step.schedule.start, f"{base}.schedule.start")
             take("schedule_end", step.schedule.end, f"{base}.schedule.end")
         if step.guidance is not None:
-            for index, instance in enumerate(step.guidance.instances or ()):
+            instances = step.guidance.instances or ()
+            if len(instances) > 1:
+                raise unimplemented(
+                    f"{base}.guidance.instances: {len(instances)} instances; engines guide with one CLIP model, "
+                    "so send one instance"
+                )
+            for index, instance in enumerate(instances):
                 where = f"{base}.guidance.instances[{index}]"
                 _refuse_unsupported_guidance(instance, where)
                 take("guidance_strength", instance.guidance_strength, f"{where}.guidanceStrength")
+                if instance.schedule:
+                    take("guidance_schedule", _guidance_schedule(instance.schedule, where), f"{where}.schedule",
+                         number=False)
+                if instance.cutouts is not None and instance.cutouts.count is not None:
+                    take("guidance_cutouts", int(instance.cutouts.count), f"{where}.cutouts.count", number=False)
             preset = _enum_name(step.guidance.guidance_preset)
             if preset not in (None, "GUIDANCE_PRESET_NONE"):
-                take("guidance_strength", GUIDANCE_PRESET_STRENGTHS[preset], f"{base}.guidance.guidancePreset")
+                strength, cutouts = GUIDANCE_PRESETS[preset]
+                take("guidance_strength", strength, f"{base}.guidance.guidancePreset")
+                take("guidance_cutouts", cutouts, f"{base}.guidance.guidancePreset", number=False)
     cfg_schedule = _schedule(given.pop("cfg_scale", []))
     if cfg_schedule:
         found["cfg_scale"] = value_at(cfg_schedule, 0.0)
@@ -122,13 +138,40 @@ def resolve_step_values(parameters: Sequence[Any]) -> StepValues:
 
 def _refuse_unsupported_guidance(instance: Any, where: str) -> None:
     """Guidance fields no engine honours yet are refused, never silently ignored."""
-    for name, value in (("models", instance.models), ("schedule", instance.schedule),
-                        ("cutouts", instance.cutouts), ("prompt", instance.prompt)):
+    cutouts = instance.cutouts
+    nested = cutouts is not None and any(
+        value for value in (cutouts.cutouts, cutouts.gray, cutouts.blur, cutouts.size_power)
+    )
+    for name, value in (("models", instance.models), ("prompt", instance.prompt), ("cutouts", nested)):
         if value:
             raise unimplemented(
-                f"{where}.{name}: not supported; CLIP guidance uses the engine's CLIP model, its cutout count "
-                "and the text prompt, at guidanceStrength (or a guidancePreset's strength) on every step"
+                f"{where}.{name}: not supported; CLIP guidance uses the engine's CLIP model and the text "
+                "prompt, and takes only cutouts.count of the cutout settings"
             )
+    if cutouts is not None and cutouts.count is not None and cutouts.count < 1:
+        raise invalid(f"{where}.cutouts.count: must be at least 1, got {cutouts.count}")
+
+
+def _guidance_schedule(entries: Sequence[Any], where: str) -> tuple[tuple[float, float], ...]:
+    """Segments in order, each lasting ``duration`` (shares of the steps run, normalised to sum 1)."""
+    for index, entry in enumerate(entries):
+        for name, value in (("duration", entry.duration), ("value", entry.value)):
+            if not math.isfinite(value) or value < 0:
+                raise invalid(f"{where}.schedule[{index}].{name}: must be a finite number ≥ 0, got {value}")
+    total = sum(entry.duration for entry in entries)
+    if total <= 0:
+        raise invalid(f"{where}.schedule: the durations add up to 0; give at least one a positive duration")
+    return tuple((entry.duration / total, float(entry.value)) for entry in entries)
+
+
+def guidance_factor(schedule: Sequence[tuple[float, float]], position: float) -> float:
+    """The schedule's value at ``position`` (0..1 over the steps run): the segment it falls in."""
+    end = 0.0
+    for share, value in schedule:
+        end += share
+        if position < end:
+            return value
+    return schedule[-1][1]
 
 
 def _scaled_step(step: Any, base: str) -> float:

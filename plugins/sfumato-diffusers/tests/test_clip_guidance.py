@@ -62,3 +62,23 @@ def test_guidance_with_a_sampler_without_sigmas_is_a_501(engine):
     with pytest.raises(RpcError) as caught:
         run(engine, clip_guidance=1.0, sampler=SamplerSettings("SAMPLER_DDIM", cfg_scale=6.0))
     assert caught.value.code.name == "UNIMPLEMENTED" and "σ" in caught.value.message
+
+
+def test_guidance_schedule_scales_the_strength_per_segment(engine):
+    (plain,) = run(engine, steps=6, seeds=[4])
+    (off,) = run(engine, steps=6, seeds=[4], clip_guidance=5.0, clip_guidance_schedule=((1.0, 0.0),))
+    (full,) = run(engine, steps=6, seeds=[4], clip_guidance=5.0)
+    (ones,) = run(engine, steps=6, seeds=[4], clip_guidance=5.0, clip_guidance_schedule=((0.5, 1.0), (0.5, 1.0)))
+    (late,) = run(engine, steps=6, seeds=[4], clip_guidance=5.0, clip_guidance_schedule=((0.5, 0.0), (0.5, 1.0)))
+    assert np.array_equal(off.pixels, plain.pixels)  # factor 0 throughout: no nudge at all
+    assert np.array_equal(ones.pixels, full.pixels)  # factor 1 throughout: plain guidance
+    assert not np.array_equal(late.pixels, full.pixels) and not np.array_equal(late.pixels, plain.pixels)
+
+
+def test_cutout_count_is_used_and_bounded(engine):
+    (four,) = run(engine, steps=4, seeds=[4], clip_guidance=5.0, clip_cutouts=4)
+    (eight,) = run(engine, steps=4, seeds=[4], clip_guidance=5.0, clip_cutouts=8)
+    assert not np.array_equal(four.pixels, eight.pixels)
+    with pytest.raises(RpcError) as caught:
+        run(engine, clip_guidance=1.0, clip_cutouts=engine.options.clip_max_cutouts + 1)
+    assert caught.value.code.name == "INVALID_ARGUMENT" and "options.clip_max_cutouts" in caught.value.message

@@ -16,7 +16,7 @@ from sfumato.errors import Code, RpcError
 from sfumato.jobs.cancel import CancelSignal
 from sfumato.jobs import outputs
 from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
-from sfumato.jobs.step_params import value_at
+from sfumato.jobs.step_params import guidance_factor, value_at
 from sfumato.records import SamplerSpec, resolve
 
 from sfumato_diffusers import hires
@@ -276,6 +276,8 @@ class DiffusersEngine(Engine):
             job.schedule_end,
             job.cfg_schedule,
             job.clip_guidance,
+            job.clip_guidance_schedule,
+            job.clip_cutouts,
         )
 
     # -- generation --------------------------------------------------------------------------
@@ -409,19 +411,28 @@ class DiffusersEngine(Engine):
         guide.losses = []
         targets = torch.cat([guide.target(item.task.job.positive_text()) for item in run])
         cutouts = torch.Generator("cpu").manual_seed(run[0].task.seed)
+        count = job.clip_cutouts or self.options.clip_cutouts
 
-        def nudge(scheduler: Any, latents: torch.Tensor) -> torch.Tensor:
+        def nudge(scheduler: Any, latents: torch.Tensor, position: float) -> torch.Tensor:
             sigma = float(scheduler.sigmas[min(scheduler.step_index, len(scheduler.sigmas) - 1)])
-            if sigma <= 0:
+            strength = job.clip_guidance
+            if job.clip_guidance_schedule:
+                strength *= guidance_factor(job.clip_guidance_schedule, position)
+            if sigma <= 0 or strength <= 0:
                 return latents
-            return guide.nudge(self.pipe.vae, latents, sigma, targets, job.clip_guidance,
-                               self.options.clip_cutouts, cutouts)
+            return guide.nudge(self.pipe.vae, latents, sigma, targets, strength, count, cutouts)
 
         return nudge
 
     def _check_guidance(self, job: GenerationJob, scheduler: Any) -> None:
         if self._guide is None:
             raise RpcError(Code.UNIMPLEMENTED, f"engine {self.config.id!r} has no CLIP model (options.clip_model)")
+        if job.clip_cutouts is not None and job.clip_cutouts > self.options.clip_max_cutouts:
+            raise RpcError(
+                Code.INVALID_ARGUMENT,
+                f"guidance cutouts: {job.clip_cutouts} cutouts; this engine allows at most "
+                f"{self.options.clip_max_cutouts} (options.clip_max_cutouts)",
+            )
         if getattr(scheduler, "sigmas", None) is None:
             raise RpcError(
                 Code.UNIMPLEMENTED,
@@ -474,10 +485,10 @@ class DiffusersEngine(Engine):
         def on_step_end(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
             counter.step(pipe.num_timesteps, counter.preview_for([item.task for item in run], tensors.get("latents")))
             cancel.raise_if_cancelled()  # raising here aborts before the VAE decode
-            if guidance is not None:
-                tensors["latents"] = guidance(pipe.scheduler, tensors["latents"])
-            self._final_latents = list(tensors["latents"].split(1))
             total = evaluations(pipe.num_timesteps)
+            if guidance is not None:
+                tensors["latents"] = guidance(pipe.scheduler, tensors["latents"], step / max(1, total - 1))
+            self._final_latents = list(tensors["latents"].split(1))
             if job.schedule_end > 0 and step + 1 >= total:
                 pipe._interrupt = True  # schedule.end: the remaining steps are skipped, then decoded
             elif job.cfg_schedule:

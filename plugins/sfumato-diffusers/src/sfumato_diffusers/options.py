@@ -34,6 +34,7 @@ class EngineOptions:
     # unset = none, except that the embedded tiny-sd model carries "tiny-clip".
     clip_model: str | None = None
     clip_cutouts: int = 4  # random crops of the decoded image the CLIP loss averages over
+    clip_max_cutouts: int = 32  # the most a request (cutouts.count or a preset) may ask for
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -72,7 +73,8 @@ def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"options.cpu_threads must be 0 (auto) or a positive integer, got {value!r}")
             values[key] = value
-        elif key in ("lora_cache_size", "max_prompt_chunks", "native_size", "clip_cutouts"):
+        elif key in ("lora_cache_size", "max_prompt_chunks", "native_size", "clip_cutouts",
+                     "clip_max_cutouts"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"options.{key} must be a positive integer, got {value!r}")
             values[key] = value
