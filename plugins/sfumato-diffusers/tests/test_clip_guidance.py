@@ -18,7 +18,7 @@ def run(engine, **fields):
 
 def clip_loss(engine, latent: np.ndarray, text: str) -> float:
     """The guidance loss of a final latent, with fixed cutouts: what guidance should have lowered."""
-    guide = engine._guide
+    guide = engine._clip_guide()
     with torch.no_grad():
         decoded = engine.pipe.vae.decode(torch.from_numpy(latent) / engine.pipe.vae.config.scaling_factor).sample
         pixels = (decoded / 2 + 0.5).clamp(0, 1)
@@ -26,7 +26,7 @@ def clip_loss(engine, latent: np.ndarray, text: str) -> float:
 
 
 def test_tiny_sd_carries_a_tiny_clip(engine):
-    assert engine.describe().supports_clip_guidance and engine._guide is not None
+    assert engine.describe().supports_clip_guidance and engine._clip_guide() is not None
 
 
 def test_guided_image_differs_and_has_a_lower_clip_loss(engine):
@@ -41,7 +41,7 @@ def test_guided_image_differs_and_has_a_lower_clip_loss(engine):
 
 
 def test_each_nudge_lowers_the_loss_it_follows(engine):
-    guide = engine._guide
+    guide = engine._clip_guide()
     latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     target = guide.target("a blue sky")
 

@@ -177,21 +177,21 @@ class DiffusersEngine(Engine):
                 report("tiny-sd: random-weight smoke-test model (its images are noise, not pictures)")
                 build_tiny_pipeline(self.source.location)
             pipe = load_pipeline(self.source, self.options, dtype, report)
-            clip_folder = self._clip_folder(report)
+            if self._clip_model not in (None, TINY_CLIP):  # a real CLIP loads (or fails) with the engine
+                report(f"CLIP guidance: {self._clip_model}")
+                self._guide = ClipGuide(self._clip_model, device)
         place_pipeline(pipe, device, self.options, report)
-        if clip_folder is not None:
-            self._guide = ClipGuide(clip_folder, device)
         self._install(pipe, device)
         report(f"ready: {type(pipe).__name__}, native size {self.native_size}")
 
-    def _clip_folder(self, report: LoadProgress) -> str | None:
-        if self._clip_model is None:
-            return None
-        if self._clip_model == TINY_CLIP:
-            report("CLIP guidance: tiny-clip (random weights, for trying the path out)")
-            return str(build_tiny_clip(Path(self.services.cache_dir) / TINY_CLIP))
-        report(f"CLIP guidance: {self._clip_model}")
-        return self._clip_model
+    def _clip_guide(self) -> ClipGuide:
+        """The CLIP model; tiny-clip is built on the first guided request, keeping start-up quick."""
+        if self._guide is None:
+            with _MODEL_LOADING:
+                if self._guide is None:
+                    folder = build_tiny_clip(Path(self.services.cache_dir) / TINY_CLIP)
+                    self._guide = ClipGuide(str(folder), torch.device(self._device))
+        return self._guide
 
     def _install(self, pipe: Any, device: torch.device) -> None:
         from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
@@ -406,8 +406,7 @@ class DiffusersEngine(Engine):
         if job.clip_guidance <= 0:
             return None
         self._check_guidance(job, scheduler)
-        guide = self._guide
-        assert guide is not None
+        guide = self._clip_guide()
         guide.losses = []
         targets = torch.cat([guide.target(item.task.job.positive_text()) for item in run])
         cutouts = torch.Generator("cpu").manual_seed(run[0].task.seed)
@@ -425,7 +424,7 @@ class DiffusersEngine(Engine):
         return nudge
 
     def _check_guidance(self, job: GenerationJob, scheduler: Any) -> None:
-        if self._guide is None:
+        if self._clip_model is None:
             raise RpcError(Code.UNIMPLEMENTED, f"engine {self.config.id!r} has no CLIP model (options.clip_model)")
         if job.clip_cutouts is not None and job.clip_cutouts > self.options.clip_max_cutouts:
             raise RpcError(
