@@ -1,14 +1,20 @@
 """Cross-request batching on tiny-sd: 8 concurrent Generate requests (64×64, 4 steps).
 
-Same server stack twice in one run: max_batch_size 8 vs 1. Target (issue: scheduling):
-throughput with batching ≥ 2.5× batch size 1. Also reports the HTTP path against the
-same diffusers pipeline called directly in-process (target ≤ 1.10×) and peak RSS.
-Run: ``python bench/bench_batching.py``.
+Three servers side by side, measured in interleaved rounds (medians and spread over
+rounds, so load from other processes hits every case alike):
+  * the default configuration (max_batch_size 8, batch_mode left at its default),
+  * batch_mode "sequential" (byte-identical results, one pipeline call per image),
+  * max_batch_size 1.
+Targets (issue 17): default-config throughput ≥ 2.5× batch size 1; one request over HTTP
+≤ 1.10× the same diffusers pipeline called directly in this process (same parameters).
+Run: ``python bench/bench_batching.py [--rounds N]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -19,7 +25,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.http_load import run_load  # noqa: E402
-from sfumato.testing import RequestBuilder, start_server  # noqa: E402
+from sfumato.testing import RequestBuilder, RunningServer, start_server  # noqa: E402
 
 CONFIG = """
 # One client sends everything here: per-client quotas would throttle the measurement.
@@ -36,8 +42,14 @@ id = "tiny-sd"
 kind = "diffusers"
 model = "tiny-sd"
 max_batch_size = {batch}
-options = {{ batch_mode = "{mode}" }}
+{options}
 """
+
+CASES = {
+    "max_batch_size 8, default batch_mode": dict(batch=8, window=5, options=""),
+    "max_batch_size 8, batch_mode sequential": dict(batch=8, window=5, options='options = { batch_mode = "sequential" }'),
+    "max_batch_size 1": dict(batch=1, window=0, options=""),
+}
 
 
 def body(n: int) -> dict:
@@ -51,59 +63,80 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def measure(batch: int, cache: str, mode: str = "sequential", requests: int = 96) -> tuple[float, float, float, float]:
+def caller():
     counter = iter(range(1 << 30))
 
     def call(client: httpx.Client) -> str:
         response = client.post("/grpcgateway/generate", json=body(next(counter)))
         return "ok" if response.status_code == 200 else str(response.status_code)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp), config=CONFIG.format(batch=batch, window=5 if batch > 1 else 0, mode=mode),
-                              plugins=["diffusers"], env={"SFUMATO_CACHE_DIR": cache})
-        try:
-            run_load(server.url, call, concurrency=8, requests=16)  # warm-up
-            result = run_load(server.url, call, concurrency=8, requests=requests)
-            assert set(result.outcomes) == {"ok"}, result.outcomes
-            single = run_load(server.url, call, concurrency=1, requests=24)
-            return result.rate, result.p50, result.p99, single.p50 if batch == 1 else rss_mib(server.process.pid)
-        finally:
-            server.stop()
+    return call
 
 
-def direct_pipeline_seconds(cache: str, repeats: int = 24) -> float:
-    """The same tiny pipeline called directly, same parameters (the in-process peer)."""
+def direct_pipeline(cache: str):
+    """The same tiny pipeline called directly in this process, same parameters (the peer)."""
     import torch
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(Path(cache) / "tiny-sd", local_files_only=True, safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
-    times = []
-    for n in range(repeats + 3):
-        began = time.perf_counter()
-        pipe(f"prompt {n % 5}", height=64, width=64, num_inference_steps=4, guidance_scale=6.0,
-             generator=torch.Generator().manual_seed(n), output_type="np")
-        times.append(time.perf_counter() - began)
-    times = sorted(times[3:])
-    return times[len(times) // 2]
+
+    def seconds(repeats: int) -> float:
+        times = []
+        for n in range(repeats):
+            began = time.perf_counter()
+            pipe(f"prompt {n % 5}", height=64, width=64, num_inference_steps=4, guidance_scale=6.0,
+                 generator=torch.Generator().manual_seed(n), output_type="np")
+            times.append(time.perf_counter() - began)
+        return statistics.median(times)
+
+    seconds(3)  # warm-up
+    return seconds
+
+
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.2f}× (min {min(values):.2f}, max {max(values):.2f}, {len(values)} rounds)"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=48, help="requests per case per round")
+    arguments = parser.parse_args()
     cache = os.environ.get("SFUMATO_CACHE_DIR") or tempfile.mkdtemp(prefix="sfumato-bench-")
-    batched = measure(8, cache, "batched")
-    sequential = measure(8, cache, "sequential")
-    unbatched = measure(1, cache)
-    print(f"{'8 concurrent clients, tiny-sd 64², 4 steps':<52}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
-    for name, result in (("max_batch_size 8, batch_mode batched (one call)", batched),
-                         ("max_batch_size 8, batch_mode sequential", sequential),
-                         ("max_batch_size 1", unbatched)):
-        print(f"{name:<52}{result[0]:>8.1f}{result[1] * 1000:>9.1f}{result[2] * 1000:>9.1f}")
-    print(f"throughput ratio batched / batch size 1 = {batched[0] / unbatched[0]:.2f}× (target ≥ 2.5×); "
-          f"sequential-mode batches: {sequential[0] / unbatched[0]:.2f}×")
-    direct = direct_pipeline_seconds(cache)
-    print(f"single request over HTTP p50 {unbatched[3] * 1000:.1f} ms vs direct pipeline call {direct * 1000:.1f} ms "
-          f"= {unbatched[3] / direct:.2f}× (target ≤ 1.10×)")
-    print(f"server peak RSS (batched run): {batched[3]:.0f} MiB")
+    servers: dict[str, RunningServer] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for position, (name, case) in enumerate(CASES.items()):
+                folder = Path(tmp) / str(position)
+                folder.mkdir()
+                servers[name] = start_server(folder, config=CONFIG.format(**case), plugins=["diffusers"],
+                                             env={"SFUMATO_CACHE_DIR": cache}, timeout=600)
+                run_load(servers[name].url, caller(), concurrency=8, requests=16)  # warm-up
+            direct = direct_pipeline(cache)
+            rates: dict[str, list[float]] = {name: [] for name in CASES}
+            p50s: dict[str, list[float]] = {name: [] for name in CASES}
+            over_http: list[float] = []
+            for _ in range(arguments.rounds):
+                for name, server in servers.items():
+                    result = run_load(server.url, caller(), concurrency=8, requests=arguments.requests)
+                    assert set(result.outcomes) == {"ok"}, result.outcomes
+                    rates[name].append(result.rate)
+                    p50s[name].append(result.p50)
+                single = run_load(servers["max_batch_size 1"].url, caller(), concurrency=1, requests=12)
+                over_http.append(single.p50 / direct(12))
+            print(f"{'8 concurrent clients, tiny-sd 64², 4 steps':<44}{'req/s':>8}{'p50 ms':>9}  (medians of rounds)")
+            for name in CASES:
+                print(f"{name:<44}{statistics.median(rates[name]):>8.1f}{statistics.median(p50s[name]) * 1000:>9.1f}")
+            unbatched = rates["max_batch_size 1"]
+            for name in list(CASES)[:2]:
+                ratios = [a / b for a, b in zip(rates[name], unbatched)]
+                print(f"throughput {name} / batch size 1: {spread(ratios)}")
+            print(f"one request over HTTP (p50) / direct pipeline call (median): {spread(over_http)} (target ≤ 1.10×)")
+            print(f"server peak RSS (default config): {rss_mib(servers['max_batch_size 8, default batch_mode'].process.pid):.0f} MiB")
+        finally:
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Target (issue: host): a Generate request's latency minus the engine's and the PNG
 encoder's own time ≤ 2× the trivial route's latency. Run: ``make bench`` or
-``python bench/bench_http.py``.
+``python bench/bench_http.py [ROUNDS]``.
 """
 
 from __future__ import annotations
@@ -70,12 +70,33 @@ def trivial(client: httpx.Client) -> str:
     return "ok" if client.get("/healthz").status_code == 200 else "error"
 
 
+def overhead_rounds(url: str, rounds: int) -> None:
+    """The c=1 overhead ratio in rounds alternating the trivial route and Generate: median and spread."""
+    ratios, overheads, floors = [], [], []
+    for _ in range(rounds):
+        floor = run_load(url, trivial, concurrency=1, requests=150)
+        before = batch_seconds(url)
+        gen = run_load(url, generate, concurrency=1, requests=40)
+        after = batch_seconds(url)
+        in_server = (after[0] - before[0]) / (after[1] - before[1])
+        overhead = statistics.fmean(gen.latencies) - in_server
+        floor_mean = statistics.fmean(floor.latencies)
+        ratios.append(overhead / floor_mean)
+        overheads.append(overhead)
+        floors.append(floor_mean)
+    print(f"Generate 512² overhead over {rounds} rounds: median {statistics.median(overheads) * 1000:.2f} ms vs trivial "
+          f"route {statistics.median(floors) * 1000:.2f} ms; ratio median {statistics.median(ratios):.2f}× "
+          f"(min {min(ratios):.2f}, max {max(ratios):.2f}; target ≤ 2×)")
+
+
 def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp), config=TEST_PATTERN_CONFIG.replace("queue_size = 6", "queue_size = 64"),
-                              plugins=["test_pattern"])
+                              plugins=["test_pattern"], timeout=600)
         try:
             run_load(server.url, generate, concurrency=2, requests=10)  # warm-up
+            overhead_rounds(server.url, rounds)
             own = engine_and_png_seconds()
             print(f"engine + PNG encode (in-process, 512²): {own * 1000:.2f} ms")
             print(f"{'case':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
