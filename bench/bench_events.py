@@ -1,6 +1,8 @@
 """What live events cost: tiny-sd with an event listener and with previews, and 200 listeners on one job.
 
-1. tiny-sd generation time (AsyncGenerate → complete), in interleaved rounds:
+1. tiny-sd in process: the engine with the host's event path (step events, previews
+   projected and JPEG-encoded every step) against the engine alone.
+   Then over HTTP, generation time (AsyncGenerate → complete), in interleaved rounds:
    no listener (the peer), one listener of ``GET /jobs/{id}/events`` (one ``step`` event
    per step), and one with ``?previews=1`` and the throttle off (a preview every step).
    Budget: events ≤ +2 %, previews ≤ +5 % (medians).
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -41,6 +45,9 @@ async_poll_wait_seconds = 5
 id = "tiny-sd"
 kind = "diffusers"
 model = "tiny-sd"
+# One torch thread: the event loop keeps a core, so what is measured is the events' cost,
+# not OpenMP threads fighting anything else that runs on a small machine.
+options = { cpu_threads = 1 }
 """
 
 FANOUT_CONFIG = """
@@ -91,6 +98,57 @@ def _timed_job(client: httpx.Client, url: str, seed: int, mode: str, steps: int,
     return elapsed, len(counted)
 
 
+def bench_tiny_sd_in_process(rounds: int, steps: int = 30, size: int = 128) -> None:
+    """The host's event path alone: the real engine, the scheduler's progress callback, JobEvents
+    and JPEG previews, no HTTP client competing for the cores."""
+    import torch
+
+    from sfumato.engines import EngineConfig, EngineServices
+    from sfumato.jobs.events import JobEvents, PreviewSettings
+    from sfumato.jobs.job import GenerationJob, ImageTask, SamplerSettings, WeightedText
+    from sfumato.plugins import load_plugins
+    from sfumato_diffusers.engine import DiffusersEngine
+
+    torch.set_num_threads(1)
+    samplers = load_plugins(strict=True, only=["diffusers"]).samplers_for("diffusers")
+    with tempfile.TemporaryDirectory() as cache:
+        engine = DiffusersEngine(EngineConfig(id="tiny-sd", kind="diffusers", model="tiny-sd"),
+                                 EngineServices(samplers=samplers, cache_dir=cache))
+        engine.load(lambda line: None)
+        settings = PreviewSettings(every_steps=1, min_interval_ms=0, max_side=256)
+
+        def run(mode: str, seed: int) -> float:
+            job = GenerationJob(request_id="b", engine_id="tiny-sd", width=size, height=size, seeds=[seed],
+                                steps=steps, sampler=SamplerSettings("SAMPLER_K_EULER"), prompt=[WeightedText("a red cat")])
+            events = JobEvents(None)
+            events.listeners = 1 if mode != "none" else 0
+            events.preview_listeners = 1 if mode == "previews" else 0
+
+            def progress(step: int, total: int, preview: Any = None) -> None:
+                if mode == "none":
+                    return
+                events.emit("step", {"step": step, "total": total, "elapsedSeconds": 0.0, "etaSeconds": 0.0})
+                if preview is not None and events.wants_preview(step, settings):
+                    events.add_preview(step, 0, preview()[0], settings.max_side)
+
+            began = time.perf_counter()
+            engine.generate([ImageTask(job, 0, seed)], progress, job.cancel)
+            return time.perf_counter() - began
+
+        times: dict[str, list[float]] = {"none": [], "events": [], "previews": []}
+        run("previews", 999)
+        for round_ in range(rounds):
+            order = ["none", "events", "previews"]
+            for mode in order[round_ % 3:] + order[:round_ % 3]:
+                times[mode].append(run(mode, round_))
+    base = statistics.median(times["none"])
+    print(f"tiny-sd in process, {size}×{size}, {steps} steps, 1 torch thread, {rounds} interleaved rounds (median seconds)")
+    print(f"  no events (peer)       {base:.4f}")
+    for mode, budget in (("events", 2.0), ("previews", 5.0)):
+        median = statistics.median(times[mode])
+        print(f"  {mode:<22} {median:.4f}  ratio {median / base:.3f} ({(median / base - 1) * 100:+.1f} %, budget +{budget:.0f} %)")
+
+
 def bench_tiny_sd(rounds: int, steps: int = 30, size: int = 128) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp), config=TINY_CONFIG, plugins=["diffusers"], timeout=600)
@@ -119,7 +177,12 @@ def bench_tiny_sd(rounds: int, steps: int = 30, size: int = 128) -> None:
               f"{statistics.median(events[mode]):.0f} events per job")
 
 
-async def _fanout_listeners(url: str, handle: str, count: int, opened: threading.Event, frames: list[int]) -> None:
+def _fanout_process(url: str, handle: str, count: int, opened: Any, frames: Any) -> None:
+    """The listeners, in a process of their own (not competing with the bench's requests for the GIL)."""
+    asyncio.run(_fanout_listeners(url, handle, count, opened, frames))
+
+
+async def _fanout_listeners(url: str, handle: str, count: int, opened: Any, frames: Any) -> None:
     limits = httpx.Limits(max_connections=count + 10, max_keepalive_connections=count + 10)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
         ready = 0
@@ -132,7 +195,8 @@ async def _fanout_listeners(url: str, handle: str, count: int, opened: threading
                     opened.set()
                 async for line in response.aiter_lines():
                     if line.startswith("event:"):
-                        frames[0] += 1
+                        with frames.get_lock():
+                            frames.value += 1
 
         await asyncio.gather(*(one() for _ in range(count)))
 
@@ -160,25 +224,25 @@ def bench_fanout(listeners: int = 200, requests: int = 40, step_ms: int = 10) ->
                 # Alternating phases, so a change of the machine's load hits both alike.
                 for mode in ["no listeners", f"{listeners} listeners"] * 3 + ["no listeners"]:
                     handle = client.post("/grpcgateway/asyncGenerate", json=long_job).json()
-                    opened = threading.Event()
-                    frames = [0]
-                    thread = None
+                    opened = multiprocessing.Event()
+                    frames = multiprocessing.Value("l", 0)
+                    process = None
                     if mode.startswith(str(listeners)):
-                        thread = threading.Thread(
-                            target=asyncio.run, args=(_fanout_listeners(server.url, handle["asyncHandle"], listeners, opened, frames),),
+                        process = multiprocessing.Process(
+                            target=_fanout_process, args=(server.url, handle["asyncHandle"], listeners, opened, frames),
                             daemon=True,
                         )
-                        thread.start()
+                        process.start()
                         if not opened.wait(60):
                             raise RuntimeError("the listeners did not all connect")
                     time.sleep(0.5)
-                    before = frames[0]
+                    before = frames.value
                     began = time.perf_counter()
                     results[mode].append(_generate_p50(client, requests))
-                    rate = (frames[0] - before) / (time.perf_counter() - began)
+                    rate = (frames.value - before) / (time.perf_counter() - began)
                     client.post("/grpcgateway/asyncCancel", json=handle)
-                    if thread is not None:
-                        thread.join(30)
+                    if process is not None:
+                        process.join(30)
                         print(f"  ({listeners} listeners received {rate:.0f} events/s in all while measuring)")
         finally:
             server.stop()
@@ -199,6 +263,7 @@ def main() -> None:
     parser.add_argument("--skip-tiny-sd", action="store_true")
     args = parser.parse_args()
     if not args.skip_tiny_sd:
+        bench_tiny_sd_in_process(args.rounds)
         bench_tiny_sd(args.rounds)
     bench_fanout(args.listeners, step_ms=args.long_step_ms)
 
