@@ -143,3 +143,12 @@ def test_previews_on_request_are_decodable_images_of_the_promised_size(events_se
     assert contrast[-1] > contrast[0]
     replay = read_events(events_server.url, handle["asyncHandle"], api_key=KEY_A, previews=True)
     assert not replay.named("preview"), "a finished job replays without its previews"
+
+
+def test_a_bad_previews_value_is_a_400_in_status_shape(events_server):
+    handle = _async(events_server, _slow(steps=1, delay=0))
+    response = httpx.get(f"{events_server.url}/jobs/{handle['asyncHandle']}/events", params={"previews": "yes"},
+                         headers={"Authorization": f"Bearer {KEY_A}"}, timeout=10)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == 3 and "previews" in body["message"], body
