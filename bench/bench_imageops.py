@@ -84,7 +84,8 @@ def load_peers_module(script: Path):
 # limit fails `--check`: a later change that loses the gain shows up here.
 ROW_LIMITS = {
     "blur σ4 1024² RGBA vs vips": 1.0,
-    "blur σ2–8 1024² RGBA, slowest vs σ16 (ours)": 1.0,
+    # σ 3.5–8 run the same recursive filter as σ16: 15 % for the noise between calls.
+    "blur σ2–8 1024² RGBA, slowest vs σ16 (ours)": 1.15,
     "resize 1024→512 area vs cv2 INTER_AREA": 1.0,
     "resize 1024→2048 bilinear vs cv2": 1.0,
     "resize 1024→2048 bicubic vs cv2": 1.0,
