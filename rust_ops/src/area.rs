@@ -20,7 +20,7 @@ const TASK_MIN_BYTES: usize = 1 << 16;
 
 /// The whole factors (kx, ky) that map `src` onto `width` × `height`, if any.
 pub fn whole_factors(src_width: usize, src_height: usize, width: usize, height: usize) -> Option<(usize, usize)> {
-    if width == 0 || height == 0 || src_width % width != 0 || src_height % height != 0 {
+    if width == 0 || height == 0 || !src_width.is_multiple_of(width) || !src_height.is_multiple_of(height) {
         return None;
     }
     let (kx, ky) = (src_width / width, src_height / height);
