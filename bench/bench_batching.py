@@ -77,7 +77,12 @@ def direct_pipeline(cache: str):
     """The same tiny pipeline called directly in this process, same parameters (the peer)."""
     import torch
     from diffusers import StableDiffusionPipeline
+    from sfumato_diffusers.threads import apply_thread_settings
 
+    # The thread pools the engine gives torch inside the server (options.cpu_threads auto): on a
+    # busy machine two OpenMP threads wait on each other's time slices, so a peer with torch's
+    # default pool is far slower than the server, not faster.
+    apply_thread_settings(0, torch.device("cpu"))
     pipe = StableDiffusionPipeline.from_pretrained(Path(cache) / "tiny-sd", local_files_only=True, safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
 
@@ -102,7 +107,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=48, help="requests per case per round")
+    parser.add_argument("--direct-only", action="store_true", help="only the HTTP vs direct-call comparison")
     arguments = parser.parse_args()
+    if arguments.direct_only:
+        for name in list(CASES)[:2]:
+            del CASES[name]
     cache = os.environ.get("SFUMATO_CACHE_DIR") or tempfile.mkdtemp(prefix="sfumato-bench-")
     servers: dict[str, RunningServer] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,13 +127,16 @@ def main() -> None:
             p50s: dict[str, list[float]] = {name: [] for name in CASES}
             over_http: list[float] = []
             for _ in range(arguments.rounds):
-                for name, server in servers.items():
+                for name, server in servers.items() if not arguments.direct_only else ():
                     result = run_load(server.url, caller(), concurrency=8, requests=arguments.requests)
                     assert set(result.outcomes) == {"ok"}, result.outcomes
                     rates[name].append(result.rate)
                     p50s[name].append(result.p50)
                 single = run_load(servers["max_batch_size 1"].url, caller(), concurrency=1, requests=12)
                 over_http.append(single.p50 / direct(12))
+            if arguments.direct_only:
+                print(f"one request over HTTP (p50) / direct pipeline call (median): {spread(over_http)} (target ≤ 1.10×)")
+                return
             print(f"{'8 concurrent clients, tiny-sd 64², 4 steps':<44}{'req/s':>8}{'p50 ms':>9}  (medians of rounds)")
             for name in CASES:
                 print(f"{name:<44}{statistics.median(rates[name]):>8.1f}{statistics.median(p50s[name]) * 1000:>9.1f}")
