@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,9 @@ class BackboneScheduler:
         self.event_reader = BackboneEventReader(self.client, self.keys, settings.events.retention_seconds)
         self.queue_size = settings.jobs.queue_size
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.job_ids: dict[int, str] = {}  # id(state) → job id
+        # Weak: an entry lives as long as its state, so a job that ends before AsyncGenerate
+        # registers it (fast engines) still has its id.
+        self.job_ids: weakref.WeakKeyDictionary[JobState, str] = weakref.WeakKeyDictionary()
         self._ends: dict[str, JobState] = {}  # async jobs: only their end is watched, answers stay on the backbone
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -161,7 +164,7 @@ class BackboneScheduler:
         return state
 
     def _follow(self, state: JobState, job_id: str) -> None:
-        self.job_ids[id(state)] = job_id
+        self.job_ids[state] = job_id
         task = asyncio.get_running_loop().create_task(self._follow_events(state, job_id))
         self._followers[job_id] = task
         task.add_done_callback(lambda _: self._followers.pop(job_id, None))
@@ -183,11 +186,10 @@ class BackboneScheduler:
                     state.finish(Code(event.code), event.message)
                 else:
                     state.add_result(decode_result(event.data))
-        self.job_ids.pop(id(state), None)
 
     def watch_end_only(self, state: JobState) -> str:
         """An async job: stop reading its answers here (AsyncResult reads them), keep its end for quotas."""
-        job_id = self.job_ids[id(state)]
+        job_id = self.job_ids[state]
         follower = self._followers.pop(job_id, None)
         if follower is not None:
             follower.cancel()
@@ -226,10 +228,9 @@ class BackboneScheduler:
                 state = self._ends.pop(job_id, None)
                 if state is not None:
                     state.finish(Code(int(code or Code.CANCELLED)), (message or b"").decode())
-                    self.job_ids.pop(id(state), None)
 
     def job_id(self, state: JobState) -> str | None:
-        return self.job_ids.get(id(state))
+        return self.job_ids.get(state)
 
     def cancel(self, state: JobState, message: str = "cancelled") -> None:
         job_id = self.job_id(state)
