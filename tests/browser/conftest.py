@@ -67,7 +67,9 @@ def _require_browser() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope: playwright's sync API keeps an event loop running in this thread until it
+# stops, and later tests in the same process call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     executable = _require_browser()
     from playwright.sync_api import sync_playwright

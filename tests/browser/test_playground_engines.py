@@ -23,6 +23,8 @@ max_queued_jobs = 0
 [events]
 # Previews at every step: the test watches them appear on a job of a second or two.
 preview_min_interval_ms = 0
+# Every step its own write: on an idle machine tiny-sd's steps are faster than the default pacing.
+send_interval_ms = 0
 
 [[engines]]
 id = "tiny-sd"
