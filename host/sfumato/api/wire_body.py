@@ -35,7 +35,9 @@ def check_content_type(content_type: str) -> None:
         raise invalid(f"Content-Type {media_type!r} is not supported; send the message as application/json")
 
 
-class WireBody(AbstractDTO[T]):
+class BytesBody(AbstractDTO[T]):
+    """A body decoded from its bytes by the subclass, documented from the Struct it declares."""
+
     config = DTOConfig()
 
     @classmethod
@@ -50,7 +52,7 @@ class WireBody(AbstractDTO[T]):
     def create_for_field_definition(
         cls, field_definition: FieldDefinition, handler_id: str, backend_cls: type[DTOBackend] | None = None
     ) -> None:
-        return None  # no transfer model: the codec decodes straight into the Struct
+        return None  # no transfer model: decode_bytes goes straight to the Struct
 
     @classmethod
     def create_openapi_schema(
@@ -58,9 +60,11 @@ class WireBody(AbstractDTO[T]):
     ) -> Reference | Schema:
         return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
 
+    def decode_builtins(self, value: dict[str, Any]) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} bodies are decoded from bytes")
+
+
+class WireBody(BytesBody[T]):
     def decode_bytes(self, value: bytes) -> Any:
         check_content_type(self.asgi_connection.headers.get("content-type", ""))
         return self.asgi_connection.app.state.services.decode(value, self.model_type)
-
-    def decode_builtins(self, value: dict[str, Any]) -> Any:
-        raise NotImplementedError("wire bodies are decoded from bytes")

@@ -7,22 +7,13 @@ parts recognised from their bytes) for the image routes, each error in the REST 
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from litestar.dto import AbstractDTO, DTOConfig
-from litestar.typing import FieldDefinition
+from typing import Any, TypeVar
 
 from sfumato.api.rest_v1.bodies import decode_form, decode_json
 from sfumato.api.rest_v1.errors import bad_request
 from sfumato.api.rest_v1.shapes import TextToImageOptions
+from sfumato.api.wire_body import BytesBody
 from sfumato.wire_codec.errors import client_text
-
-if TYPE_CHECKING:
-    from litestar._openapi.schema_generation import SchemaCreator
-    from litestar.dto._backend import DTOBackend
-    from litestar.dto.data_structures import DTOFieldDefinition
-    from litestar.openapi.spec import Reference, Schema
 
 T = TypeVar("T")
 
@@ -30,29 +21,7 @@ T = TypeVar("T")
 _JSON_TYPES = ("", "application/json", "application/x-www-form-urlencoded", "text/plain")
 
 
-class RestBody(AbstractDTO[T]):
-    config = DTOConfig()
-
-    @classmethod
-    def generate_field_definitions(cls, model_type: type[Any]) -> Generator[DTOFieldDefinition, None, None]:
-        yield from ()
-
-    @classmethod
-    def detect_nested_field(cls, field_definition: FieldDefinition) -> bool:
-        return False
-
-    @classmethod
-    def create_for_field_definition(
-        cls, field_definition: FieldDefinition, handler_id: str, backend_cls: type[DTOBackend] | None = None
-    ) -> None:
-        return None  # no transfer model: bodies.py decodes straight into the Struct
-
-    @classmethod
-    def create_openapi_schema(
-        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
-    ) -> Reference | Schema:
-        return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
-
+class RestBody(BytesBody[T]):
     def decode_bytes(self, value: bytes) -> Any:
         connection = self.asgi_connection
         limits = connection.app.state.services.settings.limits
@@ -65,6 +34,3 @@ class RestBody(AbstractDTO[T]):
             return decode_json(value, self.model_type, limits.max_json_depth)
         return decode_form(value, content_type, self.model_type, max_prompts=limits.max_prompts,
                            max_depth=limits.max_json_depth)
-
-    def decode_builtins(self, value: dict[str, Any]) -> Any:
-        raise NotImplementedError("REST v1 bodies are decoded from bytes")
