@@ -86,6 +86,7 @@ requests_per_minute = 0
 [events]
 preview_every_steps = 2
 preview_min_interval_ms = 0
+send_interval_ms = 0
 [[engines]]
 id = "tiny-sd"
 kind = "diffusers"
@@ -97,7 +98,8 @@ model = "tiny-sd"
 def test_tiny_sd_previews_over_sse(tmp_path):
     server = start_server(tmp_path, config=TINY_CONFIG, plugins=["diffusers"], api_key=KEY_A, timeout=300)
     try:
-        body = RequestBuilder().prompt("a red cat").size(128, 96).steps(12).samples(2).seeds(3).build()
+        # Enough steps that the listener (previews are made only once it asks) connects mid-run on a fast machine.
+        body = RequestBuilder().prompt("a red cat").size(128, 96).steps(60).samples(2).seeds(3).build()
         response = server.post("/grpcgateway/asyncGenerate", body)
         assert response.status_code == 200, response.text
         received = read_events(server.url, response.json()["asyncHandle"], api_key=KEY_A, previews=True)
