@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 import pybase64
@@ -119,6 +120,14 @@ def _finish_reason(result: ImageResult) -> str:
 _encoder = msgspec.json.Encoder()
 
 
+async def _generate_with(request: Request, services: Services, engine_id: str, options: Any,
+                         to_wire: Callable[..., wire.Request]) -> Response[bytes]:
+    """A generation route: the REST options become the Request a gRPC client would send."""
+    description = _generating_engine(services, engine_id)
+    wire_request = to_wire(engine_id, options, description.accepts, description.supports_clip_guidance)
+    return await _generate(request, services, wire_request, options.samples or 1)
+
+
 class RestV1Controller(Controller):
     path = "/v1"
     tags = ["REST v1"]
@@ -132,10 +141,7 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=GenerationOperation)
     async def text_to_image(self, request: Request, services: Services_, engine_id: str,
                             data: TextToImageOptions | None = None) -> Response[bytes]:
-        options = _required(data)
-        description = _generating_engine(services, engine_id)
-        wire_request = translate.text_to_image(engine_id, options, description.accepts, description.supports_clip_guidance)
-        return await _generate(request, services, wire_request, options.samples or 1)
+        return await _generate_with(request, services, engine_id, _required(data), translate.text_to_image)
 
     @post("/generation/{engine_id:str}/image-to-image", status_code=200, dto=RestBody[ImageToImageOptions],
           return_dto=None, summary="Image to image",
@@ -145,10 +151,7 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def image_to_image(self, request: Request, services: Services_, engine_id: str,
                              data: ImageToImageOptions | None = None) -> Response[bytes]:
-        options = _required(data)
-        description = _generating_engine(services, engine_id)
-        wire_request = translate.image_to_image(engine_id, options, description.accepts, description.supports_clip_guidance)
-        return await _generate(request, services, wire_request, options.samples or 1)
+        return await _generate_with(request, services, engine_id, _required(data), translate.image_to_image)
 
     @post("/generation/{engine_id:str}/image-to-image/masking", status_code=200, dto=RestBody[MaskingOptions],
           return_dto=None, summary="Image to image with a mask",
@@ -158,10 +161,7 @@ class RestV1Controller(Controller):
           responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def masking(self, request: Request, services: Services_, engine_id: str,
                       data: MaskingOptions | None = None) -> Response[bytes]:
-        options = _required(data)
-        description = _generating_engine(services, engine_id)
-        wire_request = translate.image_to_image(engine_id, options, description.accepts, description.supports_clip_guidance)
-        return await _generate(request, services, wire_request, options.samples or 1)
+        return await _generate_with(request, services, engine_id, _required(data), translate.image_to_image)
 
     @post("/generation/{engine_id:str}/image-to-image/upscale", status_code=200, dto=RestBody[UpscaleOptions],
           return_dto=None, summary="Upscale",
