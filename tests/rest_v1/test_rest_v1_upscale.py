@@ -11,7 +11,7 @@ from rest_v1_support import CONFIG, assert_rest_error, pixels_of, png
 
 from sfumato.testing import RunningServer, start_server
 
-pytest.importorskip("sfumato_upscale")
+pytest.importorskip("sfumato_upscale", reason="the sfumato-upscale plugin is not installed (make setup installs it)")
 
 UPSCALE_CONFIG = CONFIG + """
 [[engines]]
