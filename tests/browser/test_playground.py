@@ -462,4 +462,7 @@ def test_a_queued_job_shows_its_place_in_the_queue(playground, pattern_server):
     queued = [text for text in seen if text.startswith("Queued: ")]
     assert queued, f"no queue position shown: {seen}"
     assert queued[0].startswith(("Queued: next", "Queued: 1 ahead")), seen
-    assert seen.index(queued[0]) < next(i for i, text in enumerate(seen) if text.startswith("Step")), seen
+    # A fast job's step events may be coalesced away; its start and its end are always shown.
+    started = [i for i, text in enumerate(seen) if text.startswith(("Running on", "Step", "Done"))]
+    assert started, seen
+    assert seen.index(queued[0]) < started[0], seen
