@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import SkipValidation
+from litestar.params import JSONBody, SkipValidation
 
 from sfumato import wire
 from sfumato.api.openapi import API_KEY_REQUIRED, RpcOperation, error_responses
@@ -62,6 +62,6 @@ class EnginesController(Controller):
           description="Same as GET; the body is a ListEnginesRequest (may be empty).",
           responses=error_responses(400, 401, 408, 429, 500, 503), operation_class=RpcOperation)
     async def list_post(
-        self, services: NamedDependency[SkipValidation[Services]], data: wire.ListEnginesRequest | None = None
+        self, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.ListEnginesRequest | None] = None
     ) -> Response[wire.Engines]:
         return Response(encode_message(list_engines(services)), media_type="application/json")

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
-from litestar.params import SkipValidation
+from litestar.params import JSONBody, SkipValidation
 from litestar.response import Stream
 
 from sfumato import wire
@@ -53,7 +53,7 @@ class GenerationController(Controller):
         responses={200: GENERATE_STREAM, **error_responses(400, 401, 404, 408, 429, 500, 501, 503)},
         operation_class=RpcOperation,
     )
-    async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Stream:
+    async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.Request | None] = None) -> Stream:
         client = client_of(request.scope)
         cancel = CancelToken()
         # Image work for a request whose client has gone stops at its next step.
@@ -85,7 +85,7 @@ class GenerationController(Controller):
     @post("/asyncGenerate", status_code=200, dto=WireBody[wire.Request], return_dto=None, summary="AsyncGenerate",
           description="Validates the Request like Generate, queues it and returns a handle at once.",
           responses=error_responses(400, 401, 404, 408, 429, 500, 501, 503), operation_class=RpcOperation)
-    async def async_generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: wire.Request | None = None) -> Response[wire.AsyncHandle]:
+    async def async_generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.Request | None] = None) -> Response[wire.AsyncHandle]:
         services.async_store.check_capacity()
         state = await services.accept(data, client=client_of(request.scope))
         handle = services.async_store.add(state)
@@ -95,7 +95,7 @@ class GenerationController(Controller):
           description="Returns the answers produced since the last call (each once), waiting up to "
           "jobs.async_poll_wait_seconds for one; `complete` with `status` once the job is done and drained.",
           responses=error_responses(400, 401, 404, 408, 429, 500, 503), operation_class=RpcOperation)
-    async def async_result(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncAnswer]:
+    async def async_result(self, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.AsyncHandle | None] = None) -> Response[wire.AsyncAnswer]:
         taken = await services.async_store.take(_require_handle(data))
         answers = [answer_for(taken.state, result) for result in taken.results]
         status = wire.AsyncStatus(code=int(taken.code), message=taken.message) if taken.complete else None
@@ -104,6 +104,6 @@ class GenerationController(Controller):
     @post("/asyncCancel", status_code=200, dto=WireBody[wire.AsyncHandle], return_dto=None, summary="AsyncCancel",
           description="Stops a queued job at once and a running one at its next step; undelivered answers are dropped.",
           responses=error_responses(400, 401, 404, 408, 429, 500, 503), operation_class=RpcOperation)
-    async def async_cancel(self, services: NamedDependency[SkipValidation[Services]], data: wire.AsyncHandle | None = None) -> Response[wire.AsyncCancelAnswer]:
+    async def async_cancel(self, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.AsyncHandle | None] = None) -> Response[wire.AsyncCancelAnswer]:
         await services.async_store.cancel(_require_handle(data))
         return _json(wire.AsyncCancelAnswer())

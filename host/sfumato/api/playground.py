@@ -15,6 +15,7 @@ from functools import cache, cached_property
 from importlib.resources import files
 
 from litestar import Controller, Request, get
+from litestar.params import FromPath
 from litestar.response import Response
 
 from sfumato.errors import Code, RpcError
@@ -103,7 +104,7 @@ class PlaygroundController(Controller):
         return _answer(request, _page(), PAGE_CACHE, **{"Content-Security-Policy": PAGE_POLICY})
 
     @get("/web/{version:str}/{name:str}")
-    async def asset(self, request: Request, version: str, name: str) -> Response[bytes]:
+    async def asset(self, request: Request, version: FromPath[str], name: FromPath[str]) -> Response[bytes]:
         asset = _assets().get(name)
         if asset is None or name == _PAGE:
             raise RpcError(Code.NOT_FOUND, f"no playground file {name[:64]!r}")

@@ -12,7 +12,6 @@ from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
-    RequestBody,
     Schema,
 )
 from litestar.plugins import OpenAPISchemaPlugin
@@ -98,18 +97,3 @@ class GenerationOperation(RpcOperation):
                 "image/png": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary")),
             }
             response.headers = {**(response.headers or {}), **_PNG_HEADERS}
-
-
-@dataclass
-class FormOperation(GenerationOperation):
-    """A generation route whose body is multipart/form-data.
-
-    The body is decoded by our own parser (RestBody), so Litestar is not told the media
-    type; the documented request body is renamed here.
-    """
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        body = self.request_body
-        if isinstance(body, RequestBody) and body.content and "application/json" in body.content:
-            body.content = {"multipart/form-data": body.content["application/json"]}
