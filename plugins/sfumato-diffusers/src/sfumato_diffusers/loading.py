@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import torch
 
-from sfumato_diffusers.model_source import ModelSource, hub_offline, safetensors_keys
+from sfumato_diffusers.model_source import ModelSource, hub_offline, is_git_lfs_pointer, safetensors_keys
 from sfumato_diffusers.options import EngineOptions
 
 
@@ -77,33 +79,112 @@ def _from_hub(model_id: str, dtype: torch.dtype, keep_safety: bool) -> Any:
         raise ModelLoadError(f"could not load {model_id!r} from the Hugging Face hub: {exc}") from exc
 
 
+def _config_is_xl(config: str) -> bool | None:
+    """Whether ``options.config`` is an SDXL folder; None for a hub id (diffusers fetches it)."""
+    folder = Path(config).expanduser()
+    if not folder.is_dir():
+        if config.startswith(("/", ".", "~")):
+            raise ModelLoadError(f"options.config {config} does not exist; point it at a local diffusers folder")
+        return None
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        raise ModelLoadError(f"options.config {config} is not a diffusers model folder (no model_index.json)")
+    return "text_encoder_2" in json.loads(index_path.read_text(encoding="utf-8"))
+
+
+def _architecture(is_xl: bool) -> str:
+    return "SDXL" if is_xl else "SD 1.x/2.x"
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first failure in an exception chain, in a line: diffusers re-raises read errors generically."""
+    chain = [exc]
+    while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None and inner not in chain:
+        chain.append(inner)
+    root = next(e for e in reversed(chain) if not isinstance(e, UnicodeDecodeError))
+    text = str(root)
+    if isinstance(root, pickle.UnpicklingError):
+        # torch's weights_only refusal: name what the pickle wanted to run, drop the advice to disable it.
+        blocked = next((line for line in text.splitlines() if "GLOBAL" in line or "Unsupported" in line), "")
+        return (
+            "it holds pickled objects other than tensors, which are never run (torch.load with "
+            f"weights_only=True refused them{': ' + blocked.strip() if blocked else ''}); "
+            "convert the file to .safetensors where you trust its source"
+        )
+    if isinstance(root, KeyError):  # a converter looked for a weight the file does not have
+        return f"it has no weight {root} that the configured architecture needs"
+    if "meta tensor" in text:  # diffusers left the weights the file lacks empty, then touched them
+        return "it lacks weights that the configured architecture needs (some layers were left empty)"
+    # The first sentence says what failed; diffusers and torch follow it with advice that does not apply.
+    first = re.split(r"(?<=\.)\s+(?=[A-Z])", " ".join(text.split()), maxsplit=1)[0]
+    return first[:600].rstrip(".") or type(root).__name__
+
+
+def _missing_weights(pipe: Any) -> dict[str, list[str]]:
+    """Per component, the weights no tensor of the file reached (left on the meta device)."""
+    missing: dict[str, list[str]] = {}
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module):
+            tensors = list(component.named_parameters()) + list(component.named_buffers())
+            empty = [key for key, tensor in tensors if tensor.is_meta]
+            if empty:
+                missing[name] = empty
+    return missing
+
+
 def _from_single_file(path: str, dtype: torch.dtype, options: EngineOptions) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     file = Path(path)
     if not file.is_file():
         raise ModelLoadError(f"single-file checkpoint {path} does not exist")
-    is_xl = file.suffix == ".safetensors" and any(
-        k.startswith("conditioner.embedders.1") for k in safetensors_keys(file)
-    )
+    try:
+        if is_git_lfs_pointer(file):
+            raise ValueError(f"{path} is a Git LFS pointer, not the weights; fetch them with 'git lfs pull'")
+        file_is_xl = None
+        if file.suffix.lower() == ".safetensors":
+            file_is_xl = any(k.startswith("conditioner.embedders.1") for k in safetensors_keys(file))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"could not read single-file checkpoint {path}: {exc}") from exc
+    config_is_xl = _config_is_xl(options.config) if options.config else None
+    if file_is_xl is not None and config_is_xl is not None and file_is_xl != config_is_xl:
+        raise ModelLoadError(
+            f"single-file checkpoint {path} is an {_architecture(file_is_xl)} model but options.config "
+            f"{options.config} is an {_architecture(config_is_xl)} folder; point options.config at a diffusers "
+            "folder of the same architecture"
+        )
+    # A .ckpt is only read by diffusers itself, so its kind comes from the config (SD 1.x without one).
+    is_xl = file_is_xl if file_is_xl is not None else bool(config_is_xl)
     cls = StableDiffusionXLPipeline if is_xl else StableDiffusionPipeline
     kwargs: dict[str, Any] = {"torch_dtype": dtype}
     if options.config:
-        kwargs["config"] = options.config
+        kwargs["config"] = str(Path(options.config).expanduser()) if config_is_xl is not None else options.config
     if hub_offline():
         kwargs["local_files_only"] = True
     if options.prediction_type:
         kwargs["prediction_type"] = options.prediction_type
     try:
-        return cls.from_single_file(str(file), **kwargs)
-    except (OSError, ValueError) as exc:
-        hint = (
-            " Offline, diffusers needs the matching configs: set options.config to a local diffusers "
-            "folder of the same architecture."
-            if hub_offline() and not options.config
-            else ""
+        pipe = cls.from_single_file(str(file), **kwargs)
+    except Exception as exc:  # diffusers raises many kinds; each becomes a load error naming the file
+        if isinstance(exc, OSError):  # diffusers' wrapper for a file it could not read
+            hint = ""
+        elif options.config:
+            hint = f" Its architecture must match options.config {options.config}."
+        elif hub_offline():
+            hint = (" Offline, diffusers needs the matching configs: set options.config to a local diffusers "
+                    "folder of the same architecture.")
+        else:
+            hint = ""
+        raise ModelLoadError(f"could not load single-file checkpoint {path}: {_root_cause(exc)}.{hint}") from exc
+    missing = _missing_weights(pipe)
+    if missing:
+        # diffusers leaves weights the file lacks uninitialised (meta) and only fails later, on use.
+        detail = "; ".join(f"{name}: {len(keys)} (e.g. {keys[0]})" for name, keys in sorted(missing.items()))
+        against = f"options.config {options.config}" if options.config else "the architecture diffusers inferred"
+        raise ModelLoadError(
+            f"single-file checkpoint {path} does not match {against}: it has no weights for {detail}"
         )
-        raise ModelLoadError(f"could not load single-file checkpoint {path}: {exc}.{hint}") from exc
+    return pipe
 
 
 def load_pipeline(

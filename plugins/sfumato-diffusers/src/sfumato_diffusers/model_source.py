@@ -91,11 +91,63 @@ def _peek_folder(folder: Path) -> ModelFacts:
     )
 
 
-def safetensors_keys(path: Path) -> list[str]:
+GIT_LFS_POINTER = b"version https://git-lfs"
+SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors format's own bound on its JSON header
+
+
+def is_git_lfs_pointer(path: Path) -> bool:
+    """A clone made without git-lfs leaves small text pointers where the weights should be."""
     with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
-    return [key for key in header if key != "__metadata__"]
+        return handle.read(len(GIT_LFS_POINTER)) == GIT_LFS_POINTER
+
+
+def read_safetensors_header(path: Path) -> dict:
+    """The JSON header of a ``.safetensors`` file, checked against the file's size.
+
+    Raises ValueError saying what is wrong (too short, not safetensors, truncated) instead of
+    trusting a length field: a damaged file must not make us allocate what its first bytes say.
+    """
+    size = path.stat().st_size
+    if is_git_lfs_pointer(path):
+        raise ValueError(f"{path} is a Git LFS pointer, not the weights; fetch them with 'git lfs pull'")
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise ValueError(f"{path} is {size} bytes, too short to be a safetensors file")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > min(size - 8, SAFETENSORS_MAX_HEADER):
+            raise ValueError(
+                f"{path} is not a safetensors file, or is truncated: its header length field says "
+                f"{length} bytes but the file has {size}"
+            )
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a safetensors file: its header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
+    ends = [_data_end(entry) for key, entry in header.items() if key != "__metadata__"]
+    if None in ends:
+        raise ValueError(f"{path} is not a safetensors file: its header lacks tensor data offsets")
+    needed = 8 + length + max(ends, default=0)
+    if needed > size:
+        raise ValueError(
+            f"{path} is truncated (an interrupted download or copy?): its header describes "
+            f"{needed} bytes but the file has {size}"
+        )
+    return header
+
+
+def _data_end(entry: object) -> int | None:
+    offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+    if isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(n, int) for n in offsets):
+        return offsets[1]
+    return None
+
+
+def safetensors_keys(path: Path) -> list[str]:
+    return [key for key in read_safetensors_header(path) if key != "__metadata__"]
 
 
 def _peek_safetensors(path: Path) -> ModelFacts:
