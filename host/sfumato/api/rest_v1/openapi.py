@@ -12,6 +12,7 @@ from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
+    RequestBody,
     Schema,
 )
 from litestar.plugins import OpenAPISchemaPlugin
@@ -97,3 +98,19 @@ class GenerationOperation(RpcOperation):
                 "image/png": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary")),
             }
             response.headers = {**(response.headers or {}), **_PNG_HEADERS}
+
+
+@dataclass
+class FormOperation(GenerationOperation):
+    """A generation route whose body is multipart/form-data.
+
+    The body is decoded by our own parser (RestBody), so the handler declares it as
+    JSONBody (a MultipartBody marker makes Litestar parse the form itself instead of
+    handing the bytes to the DTO); the documented request body is renamed here.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        body = self.request_body
+        if isinstance(body, RequestBody) and body.content and "application/json" in body.content:
+            body.content = {"multipart/form-data": body.content["application/json"]}

@@ -9,7 +9,7 @@ import msgspec
 import pybase64
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, MultipartBody, SkipValidation
+from litestar.params import FromPath, JSONBody, SkipValidation
 
 from sfumato import wire
 from sfumato.api.auth import client_of
@@ -19,7 +19,7 @@ from sfumato.api.openapi import API_KEY_REQUIRED, RpcOperation
 from sfumato.api.rest_v1 import translate
 from sfumato.api.rest_v1.body import RestBody
 from sfumato.api.rest_v1.errors import EXCEPTION_HANDLERS, RestError, bad_request
-from sfumato.api.rest_v1.openapi import GENERATION_RESPONSE, GenerationOperation, error_responses
+from sfumato.api.rest_v1.openapi import GENERATION_RESPONSE, FormOperation, GenerationOperation, error_responses
 from sfumato.api.rest_v1.shapes import (
     Account,
     ArtifactsResponse,
@@ -148,9 +148,9 @@ class RestV1Controller(Controller):
           description="Generates images from an init image and text prompts. The body is multipart/form-data: "
           "init_image as a file part (PNG, JPEG or WebP; a part without a Content-Type is recognised from its "
           "bytes), prompts as text_prompts[i][text] / text_prompts[i][weight], the rest as plain fields.",
-          responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=GenerationOperation)
+          responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def image_to_image(self, request: Request, services: Services_, engine_id: FromPath[str],
-                             data: MultipartBody[ImageToImageOptions | None] = None) -> Response[bytes]:
+                             data: JSONBody[ImageToImageOptions | None] = None) -> Response[bytes]:
         return await _generate_with(request, services, engine_id, _required(data), translate.image_to_image)
 
     @post("/generation/{engine_id:str}/image-to-image/masking", status_code=200, dto=RestBody[MaskingOptions],
@@ -158,9 +158,9 @@ class RestV1Controller(Controller):
           description="Repaints part of an init image: where mask_image is white (MASK_IMAGE_WHITE), where it is "
           "black (MASK_IMAGE_BLACK), or where init_image is transparent (INIT_IMAGE_ALPHA). Pixels outside the "
           "mask come back unchanged. multipart/form-data, like image-to-image.",
-          responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=GenerationOperation)
+          responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def masking(self, request: Request, services: Services_, engine_id: FromPath[str],
-                      data: MultipartBody[MaskingOptions | None] = None) -> Response[bytes]:
+                      data: JSONBody[MaskingOptions | None] = None) -> Response[bytes]:
         return await _generate_with(request, services, engine_id, _required(data), translate.image_to_image)
 
     @post("/generation/{engine_id:str}/image-to-image/upscale", status_code=200, dto=RestBody[UpscaleOptions],
@@ -168,9 +168,9 @@ class RestV1Controller(Controller):
           description="Upscales an image on an upscaling engine (one whose ListEngines entry serves upscalers) to "
           "the given width or height (not both; the other keeps the aspect ratio), or by the engine's default "
           "factor. Any other engine_id is a 404. multipart/form-data with the image as a file part.",
-          responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=GenerationOperation)
+          responses={200: GENERATION_RESPONSE, **_GENERATION_ERRORS}, operation_class=FormOperation)
     async def upscale(self, request: Request, services: Services_, engine_id: FromPath[str],
-                      data: MultipartBody[UpscaleOptions | None] = None) -> Response[bytes]:
+                      data: JSONBody[UpscaleOptions | None] = None) -> Response[bytes]:
         options = _required(data)
         slot = services.pool.get(engine_id)
         upscalers = tuple(getattr(slot.describe(), "upscalers", ())) if slot is not None else ()
