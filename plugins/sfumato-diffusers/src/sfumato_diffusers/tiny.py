@@ -221,8 +221,12 @@ def make_tiny_lora(
     return save({k: v.contiguous() for k, v in tensors.items()})
 
 
-def build_tiny_xl_pipeline(path: str | os.PathLike[str], seed: int = 0) -> Path:
-    """A tiny random-weight SDXL pipeline (two text encoders, micro-conditioning), saved at ``path``."""
+def build_tiny_xl_pipeline(path: str | os.PathLike[str], seed: int = 0, second_encoder_width: int = 16) -> Path:
+    """A tiny random-weight SDXL pipeline (two text encoders, micro-conditioning), saved at ``path``.
+
+    ``second_encoder_width`` sets the second (OpenCLIP) encoder's width apart from the first's 16,
+    as in real SDXL (768 and 1280): loaders of single-file checkpoints tell the two apart by width.
+    """
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -232,9 +236,9 @@ def build_tiny_xl_pipeline(path: str | os.PathLike[str], seed: int = 0) -> Path:
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
 
-    def text_config() -> CLIPTextConfig:
+    def text_config(width: int = 16) -> CLIPTextConfig:
         return CLIPTextConfig(
-            vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+            vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
             num_attention_heads=2, max_position_embeddings=TINY_MAX_TOKENS, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, projection_dim=16,
         )
@@ -243,7 +247,7 @@ def build_tiny_xl_pipeline(path: str | os.PathLike[str], seed: int = 0) -> Path:
         sample_size=TINY_NATIVE_SIZE // 8, in_channels=4, out_channels=4, block_out_channels=(16, 32),
         layers_per_block=1, norm_num_groups=8, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=4,
-        cross_attention_dim=32,  # both encoders' hidden states side by side
+        cross_attention_dim=16 + second_encoder_width,  # both encoders' hidden states side by side
         addition_embed_type="text_time", addition_time_embed_dim=8,
         projection_class_embeddings_input_dim=6 * 8 + 16,  # six size/crop numbers + the pooled embedding
     )
@@ -255,7 +259,7 @@ def build_tiny_xl_pipeline(path: str | os.PathLike[str], seed: int = 0) -> Path:
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1)
     pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=CLIPTextModel(text_config()), text_encoder_2=CLIPTextModelWithProjection(text_config()),
+        vae=vae, text_encoder=CLIPTextModel(text_config()), text_encoder_2=CLIPTextModelWithProjection(text_config(second_encoder_width)),
         tokenizer=tokenizer, tokenizer_2=build_tokenizer(), unet=unet, scheduler=scheduler,
         force_zeros_for_empty_prompt=True,
     )
