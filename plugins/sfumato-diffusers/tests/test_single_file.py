@@ -17,10 +17,12 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from _support import make_engine, one
+from _support import SAMPLER_SPECS, make_engine, one
 from ldm_layout import UNET_PREFIX, VAE_PREFIX, write_single_file
 from PIL import Image
+from sfumato.engines import EngineConfig, EngineServices
 from sfumato.testing import RequestBuilder, start_server
+from sfumato_diffusers.engine import DiffusersEngine
 from sfumato_diffusers.loading import ModelLoadError
 from sfumato_diffusers.tiny import build_tiny_pipeline, build_tiny_xl_pipeline
 
@@ -174,6 +176,20 @@ def test_architecture_mismatches_fail_with_a_message_naming_both(folder, files, 
             make_engine(str(path), cache_dir, config=str(config))
         message = str(failure.value)
         assert str(path) in message and str(config) in message and reason in message, message
+
+
+def test_before_loading_the_engine_describes_the_model_from_options_config(files, folder, cache_dir):
+    config = EngineConfig(id="single", kind="diffusers", model=str(files[".ckpt"]), options={"config": str(folder)})
+    unloaded = DiffusersEngine(config, EngineServices(samplers=SAMPLER_SPECS, cache_dir=cache_dir))
+    assert unloaded.pipe is None and unloaded.describe().native_width == 64  # not the 512 of an unknown file
+
+
+def test_offline_without_options_config_the_error_says_to_set_it(files, cache_dir):
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"  # conftest: no test reaches the network
+    with pytest.raises(ModelLoadError) as failure:
+        make_engine(str(files[".safetensors"]), cache_dir)
+    message = str(failure.value)
+    assert str(files[".safetensors"]) in message and "set options.config to a local diffusers folder" in message
 
 
 def test_options_config_must_be_a_diffusers_folder(files, cache_dir, tmp_path):

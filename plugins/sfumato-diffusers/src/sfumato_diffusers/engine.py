@@ -89,7 +89,7 @@ class DiffusersEngine(Engine):
         self.samplers: dict[str, SamplerSpec] = {
             name: spec for name, spec in services.samplers.items() if spec.engine_kind == ENGINE_KIND
         }
-        self._facts = peek_facts(self.source)
+        self._facts = peek_facts(self.source, self.options.config)
         # The embedded tiny-sd carries a tiny CLIP so guidance can be tried out of the box.
         self._clip_model = self.options.clip_model or (TINY_CLIP if self.source.is_tiny else None)
         self._guide: ClipGuide | None = None

@@ -96,12 +96,16 @@ def _architecture(is_xl: bool) -> str:
     return "SDXL" if is_xl else "SD 1.x/2.x"
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The first failure in an exception chain, in a line: diffusers re-raises read errors generically."""
+def _chain(exc: BaseException) -> list[BaseException]:
     chain = [exc]
     while (inner := chain[-1].__cause__ or chain[-1].__context__) is not None and inner not in chain:
         chain.append(inner)
-    root = next(e for e in reversed(chain) if not isinstance(e, UnicodeDecodeError))
+    return chain
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first failure in an exception chain, in a line: diffusers re-raises read errors generically."""
+    root = next(e for e in reversed(_chain(exc)) if not isinstance(e, UnicodeDecodeError))
     text = str(root)
     if isinstance(root, pickle.UnpicklingError):
         # torch's weights_only refusal: name what the pickle wanted to run, drop the advice to disable it.
@@ -166,13 +170,14 @@ def _from_single_file(path: str, dtype: torch.dtype, options: EngineOptions) -> 
     try:
         pipe = cls.from_single_file(str(file), **kwargs)
     except Exception as exc:  # diffusers raises many kinds; each becomes a load error naming the file
-        if isinstance(exc, OSError):  # diffusers' wrapper for a file it could not read
+        if any(type(e).__module__.startswith("huggingface_hub") for e in _chain(exc)):
+            hint = (" diffusers needs the configs of a diffusers model of the same architecture and could not "
+                    f"get them from the Hugging Face {'cache (offline)' if hub_offline() else 'hub'}: set "
+                    "options.config to a local diffusers folder of the same architecture.")
+        elif isinstance(exc, OSError):  # diffusers' wrapper for a file it could not read
             hint = ""
         elif options.config:
             hint = f" Its architecture must match options.config {options.config}."
-        elif hub_offline():
-            hint = (" Offline, diffusers needs the matching configs: set options.config to a local diffusers "
-                    "folder of the same architecture.")
         else:
             hint = ""
         raise ModelLoadError(f"could not load single-file checkpoint {path}: {_root_cause(exc)}.{hint}") from exc

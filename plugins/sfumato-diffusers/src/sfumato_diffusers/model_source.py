@@ -64,13 +64,19 @@ class ModelFacts:
     inpaint_unet: bool | None = None
 
 
-def peek_facts(source: ModelSource) -> ModelFacts:
-    """Read small JSON configs or a safetensors header; never loads weights."""
+def peek_facts(source: ModelSource, config: str | None = None) -> ModelFacts:
+    """Read small JSON configs or a safetensors header; never loads weights.
+
+    ``config`` is a single file's ``options.config``: the loaded model takes its configs from
+    that folder, so the folder's facts are the model's.
+    """
     if source.is_tiny:
         return ModelFacts(native_size=TINY_NATIVE_SIZE, is_xl=False, inpaint_unet=False)
     try:
         if source.kind == "folder":
             return _peek_folder(Path(source.location))
+        if source.kind == "single_file" and config and Path(config).expanduser().is_dir():
+            return _peek_folder(Path(config).expanduser())
         if source.kind == "single_file" and source.location.lower().endswith(".safetensors"):
             return _peek_safetensors(Path(source.location))
     except (OSError, ValueError, KeyError):
