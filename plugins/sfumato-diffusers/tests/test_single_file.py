@@ -85,6 +85,34 @@ def test_a_single_file_loads_the_folders_exact_weights_and_images(suffix, files,
         assert expected.std() > 1.0 and np.array_equal(expected, got), (suffix, sampler)
 
 
+def _two_layers_per_block(folder: Path, target: Path) -> Path:
+    """The tiny pipeline with a deeper UNet: two layers per level instead of one."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    if not target.exists():
+        pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+        torch.manual_seed(5)
+        pipe.unet = UNet2DConditionModel.from_config({**pipe.unet.config, "layers_per_block": 2})
+        pipe.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def deeper(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _two_layers_per_block(folder, tmp_path_factory.mktemp("deeper") / "tiny-deeper")
+
+
+@pytest.mark.parametrize("variant", ["two layers per block", "inpainting"])
+def test_other_unet_shapes_round_trip_exactly(variant, deeper, cache_dir, tmp_path):
+    # The layout is derived from the config, not written for one shape.
+    source = deeper if variant != "inpainting" else build_tiny_pipeline(tmp_path / "inpaint", seed=1, inpaint=True)
+    single = write_single_file(source, tmp_path / "variant.safetensors")
+    reference = make_engine(str(source), cache_dir)
+    loaded = make_engine(str(single), cache_dir, config=str(source))
+    assert_same_weights(reference.pipe, loaded.pipe)
+    assert loaded.inpaint_unet == (variant == "inpainting")
+
+
 def test_a_misplaced_layer_changes_the_weights_the_comparison_sees(folder, folder_engine, cache_dir, tmp_path):
     # Two VAE decoder levels of the same shapes, swapped: the file still loads, so only the
     # weight comparison the tests above rely on can tell.
@@ -154,22 +182,31 @@ def test_a_broken_file_fails_the_load_naming_it(kind, files, folder, cache_dir, 
 
 # -- files unlike options.config ---------------------------------------------------------------
 
-def test_architecture_mismatches_fail_with_a_message_naming_both(folder, files, cache_dir, tmp_path_factory):
+def test_architecture_mismatches_fail_with_a_message_naming_both(folder, files, deeper, cache_dir, tmp_path_factory):
     where = tmp_path_factory.mktemp("mismatch")
     inpaint = write_single_file(build_tiny_pipeline(where / "inpaint", seed=1, inpaint=True),
                                 where / "inpaint.safetensors")
     xl_folder = build_tiny_xl_pipeline(where / "xl", second_encoder_width=24)
     xl_file = write_single_file(xl_folder, where / "xl.safetensors")
-    # A file whose last UNet layer is missing, as from a smaller architecture than the config's.
+    # A file whose last UNet layer is missing (diffusers would leave it empty, meta).
     fewer = write_single_file(folder, where / "fewer.safetensors",
                               edit=lambda tensors: {k: v for k, v in tensors.items() if ".output_blocks.3." not in k})
+    deeper_file = write_single_file(deeper, where / "deeper.safetensors")
+    # diffusers loads the text encoders without checking for missing weights: the engine checks.
+    xl_unprojected = write_single_file(xl_folder, where / "xl-unprojected.safetensors",
+                                       edit=lambda tensors: {k: v for k, v in tensors.items()
+                                                             if not k.endswith("text_projection")})
     cases = [
         (inpaint, folder, "expected shape torch.Size([16, 4, 3, 3]), but got torch.Size([16, 9, 3, 3])"),
+        (deeper_file, folder, "expected shape"),  # more layers per block than the config
+        (files[".safetensors"], deeper, "expected shape"),  # fewer
+
         (xl_file, folder, "is an SDXL model but options.config"),
         (files[".safetensors"], xl_folder, "is an SD 1.x/2.x model but options.config"),
         # A .ckpt's header cannot be peeked: diffusers meets the difference while converting.
         (files[".ckpt"], xl_folder, "expected shape"),
         (fewer, folder, "lacks weights"),
+        (xl_unprojected, xl_folder, "has no weights for text_encoder_2: 1 (e.g. text_projection.weight)"),
     ]
     for path, config, reason in cases:
         with pytest.raises(ModelLoadError) as failure:
