@@ -259,7 +259,8 @@ def build_tiny_xl_pipeline(path: str | os.PathLike[str], seed: int = 0, second_e
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1)
     pipe = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=CLIPTextModel(text_config()), text_encoder_2=CLIPTextModelWithProjection(text_config(second_encoder_width)),
+        vae=vae, text_encoder=CLIPTextModel(text_config()),
+        text_encoder_2=CLIPTextModelWithProjection(text_config(second_encoder_width)),
         tokenizer=tokenizer, tokenizer_2=build_tokenizer(), unet=unet, scheduler=scheduler,
         force_zeros_for_empty_prompt=True,
     )
