@@ -159,6 +159,10 @@ def broken_file(kind: str, files: dict[str, Path], where: Path) -> tuple[Path, s
         pointer = where / "pointer.safetensors"
         pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 2132625894\n")
         return pointer, "git lfs pull"
+    if kind == "uppercase suffix":  # diffusers would read it as a pickle
+        upper = where / "tiny.SAFETENSORS"
+        upper.write_bytes(files[".safetensors"].read_bytes())
+        return upper, "rename it to end in .safetensors"
     if kind == "pickle that runs code":
         hostile = where / "hostile.ckpt"
         torch.save({"state_dict": {"x": torch.zeros(1)}, "callback": _RunsCode(where / "ran")}, hostile)
@@ -166,7 +170,8 @@ def broken_file(kind: str, files: dict[str, Path], where: Path) -> tuple[Path, s
     raise AssertionError(kind)
 
 
-BROKEN = ["truncated safetensors", "truncated ckpt", "not safetensors", "git lfs pointer", "pickle that runs code"]
+BROKEN = ["truncated safetensors", "truncated ckpt", "not safetensors", "git lfs pointer", "uppercase suffix",
+          "pickle that runs code"]
 
 
 @pytest.mark.parametrize("kind", BROKEN)

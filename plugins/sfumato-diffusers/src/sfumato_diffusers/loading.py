@@ -142,6 +142,8 @@ def _from_single_file(path: str, dtype: torch.dtype, options: EngineOptions) -> 
     file = Path(path)
     if not file.is_file():
         raise ModelLoadError(f"single-file checkpoint {path} does not exist")
+    if file.suffix != file.suffix.lower():  # diffusers picks its reader by the exact, lowercase suffix
+        raise ModelLoadError(f"single-file checkpoint {path}: rename it to end in {file.suffix.lower()}")
     try:
         if is_git_lfs_pointer(file):
             raise ValueError(f"{path} is a Git LFS pointer, not the weights; fetch them with 'git lfs pull'")
