@@ -85,6 +85,14 @@ def test_a_single_file_loads_the_folders_exact_weights_and_images(suffix, files,
         assert expected.std() > 1.0 and np.array_equal(expected, got), (suffix, sampler)
 
 
+def test_a_single_file_loads_in_the_configured_dtype(files, folder, cache_dir):
+    # float16 is what CUDA runs by default; the weights must be the folder's, cast the same way.
+    half_folder = make_engine(str(folder), cache_dir, device="cpu", dtype="float16")
+    half_single = make_engine(str(files[".safetensors"]), cache_dir, device="cpu", dtype="float16", config=str(folder))
+    assert half_single.pipe.unet.dtype == torch.float16
+    assert_same_weights(half_folder.pipe, half_single.pipe)
+
+
 def _two_layers_per_block(folder: Path, target: Path) -> Path:
     """The tiny pipeline with a deeper UNet: two layers per level instead of one."""
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
