@@ -251,11 +251,12 @@ def test_options_config_must_be_a_diffusers_folder(files, cache_dir, tmp_path):
 
 # -- SDXL --------------------------------------------------------------------------------------
 
-def test_an_sdxl_single_file_loads_the_folders_exact_weights_and_images(cache_dir, tmp_path_factory):
+@pytest.mark.parametrize("suffix", [".safetensors", ".ckpt"])  # a .ckpt is known as SDXL from options.config
+def test_an_sdxl_single_file_loads_the_folders_exact_weights_and_images(suffix, cache_dir, tmp_path_factory):
     where = tmp_path_factory.mktemp("xl-single")
     # Encoders of different widths, as in real SDXL: the loader tells them apart by width.
     xl_folder = build_tiny_xl_pipeline(where / "tiny-xl", second_encoder_width=24)
-    xl_file = write_single_file(xl_folder, where / "tiny-xl.safetensors")
+    xl_file = write_single_file(xl_folder, where / f"tiny-xl{suffix}")
     reference = make_engine(str(xl_folder), cache_dir)
     single = make_engine(str(xl_file), cache_dir, config=str(xl_folder))
     assert single._xl and type(single.pipe).__name__ == "StableDiffusionXLPipeline"
