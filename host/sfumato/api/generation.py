@@ -36,6 +36,14 @@ def _require_handle(handle: wire.AsyncHandle | None) -> str:
     return handle.async_handle
 
 
+def _all_lines(state: JobState) -> bytes:
+    """The whole NDJSON body of a finished job, as the stream would have sent it."""
+    body = b"".join(answer_line(state, result) for result in state.results)
+    if state.code != Code.OK:
+        body += b'{"error":' + status_body(state.code, state.message) + b"}\n"
+    return body
+
+
 class GenerationController(Controller):
     path = "/grpcgateway"
     tags = ["GenerationService"]
@@ -53,7 +61,7 @@ class GenerationController(Controller):
         responses={200: GENERATE_STREAM, **error_responses(400, 401, 404, 408, 429, 500, 501, 503)},
         operation_class=RpcOperation,
     )
-    async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.Request | None] = None) -> Stream:
+    async def generate(self, request: Request, services: NamedDependency[SkipValidation[Services]], data: JSONBody[wire.Request | None] = None) -> Stream | Response[bytes]:
         client = client_of(request.scope)
         cancel = CancelToken()
         # Image work for a request whose client has gone stops at its next step.
@@ -63,6 +71,10 @@ class GenerationController(Controller):
         first = await unless_disconnected(
             request, anext(state.stream(), None), lambda: services.scheduler.cancel(state, "the client disconnected")
         )
+
+        if first is not None and state.done:
+            # Every answer is in (one image, or one batch): one plain response, no streaming machinery.
+            return Response(content=_all_lines(state), media_type=NDJSON, status_code=200)
 
         async def lines() -> AsyncIterator[bytes]:
             finished = False
