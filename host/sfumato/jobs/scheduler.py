@@ -64,6 +64,9 @@ class Worker(threading.Thread):
         self.current: list[JobState] = []
         self.task_states: list[JobState] = []
         self.stopping = False
+        # Its own wake-up on the scheduler's one lock: a job for one engine wakes only that engine's
+        # thread, not every worker (each woken thread would take the GIL from the event loop for nothing).
+        self.wakeup = threading.Condition(scheduler.lock)
 
     # ---- loading ----
     def _load(self, slot: EngineSlot) -> None:
@@ -89,7 +92,7 @@ class Worker(threading.Thread):
         log.info("engine %s ready in %.1fs", slot.id, time.monotonic() - started)
 
     def _fail_slot(self, slot: EngineSlot, error: RpcError) -> None:
-        with self.scheduler.condition:
+        with self.scheduler.lock:
             doomed = [p for p in self.pending if p.slot is slot]
             self.pending = [p for p in self.pending if p.slot is not slot]
         for pending in doomed:
@@ -107,7 +110,7 @@ class Worker(threading.Thread):
             self._run_batch(slot, tasks)
 
     def _next_batch(self) -> tuple[EngineSlot, list[ImageTask]] | None:
-        condition = self.scheduler.condition
+        condition = self.wakeup
         with condition:
             while True:
                 self.pending = [p for p in self.pending if not p.state.done]
@@ -225,7 +228,7 @@ class Worker(threading.Thread):
             log.warning("engine preview at step %d failed", step, exc_info=True)
 
     def _fail(self, states: list[JobState], code: Code, message: str) -> None:
-        with self.scheduler.condition:
+        with self.scheduler.lock:
             self.pending = [p for p in self.pending if p.state not in states]
         for state in states:
             self.scheduler.finish(state, code, message)
@@ -273,7 +276,7 @@ class Scheduler:
         self.queue_size = queue_size
         self.batch_window = batch_window_ms / 1000.0
         self.metrics = metrics
-        self.condition = threading.Condition()
+        self.lock = threading.RLock()  # guards every worker's pending list and states_by_job
         self.states_by_job: dict[int, JobState] = {}
         self.workers: dict[str, Worker] = {}
         self.accepting = True
@@ -346,7 +349,7 @@ class Scheduler:
             # Finished rather than raised: a worker taking jobs from the backbone must not stop on it.
             state.finish(Code.INTERNAL, f"{slot.culprit} failed in batch_key(): {type(exc).__name__}: {exc}")
             return
-        with self.condition:
+        with self.lock:
             if self.queued_for(slot) >= self.queue_limit(slot):
                 self.metrics.errors.labels(slot.id, Code.RESOURCE_EXHAUSTED.name).inc()
                 raise self._queue_full(slot)
@@ -354,7 +357,7 @@ class Scheduler:
             assert slot.worker is not None
             slot.worker.pending.append(_Pending(state=state, slot=slot, key=key))
             self.metrics.queue_depth.labels(slot.id).inc()
-            self.condition.notify_all()
+            slot.worker.wakeup.notify()
             self._announce_positions(slot.worker)
 
     def record_batch_time(self, engine_id: str, seconds: float) -> None:
@@ -362,7 +365,7 @@ class Scheduler:
         self._batch_seconds[engine_id] = seconds if previous is None else 0.7 * previous + 0.3 * seconds
 
     def _announce_positions(self, worker: Worker) -> None:
-        """A ``queued`` event for each waiting job of ``worker`` whose position changed (holding the condition)."""
+        """A ``queued`` event for each waiting job of ``worker`` whose position changed (holding the lock)."""
         busy = 1 if worker.current else 0
         position = 0
         for pending in worker.pending:
@@ -400,14 +403,16 @@ class Scheduler:
                 self.metrics.queue_depth.labels(engine).dec()
             if code != Code.OK:
                 self.metrics.errors.labels(engine, code.name).inc()
-            with self.condition:
+            with self.lock:
                 self.states_by_job.pop(id(state.job), None)
-                self.condition.notify_all()
+                slot = self.pool.slots.get(engine)
+                if slot is not None and slot.worker is not None and slot.worker is not threading.current_thread():
+                    slot.worker.wakeup.notify()
 
     def cancel(self, state: JobState, message: str = "cancelled") -> None:
         """Stop a job: a queued one at once, a running one at its engine's next step."""
         state.job.cancel.cancel(message)
-        with self.condition:
+        with self.lock:
             for worker in self.workers.values():
                 worker.pending = [p for p in worker.pending if p.state is not state]
         self.finish(state, Code.CANCELLED, message)
@@ -415,14 +420,14 @@ class Scheduler:
     def shutdown(self, grace_seconds: float) -> None:
         """Refuse new work, fail queued jobs, give running ones ``grace_seconds``, then cancel them."""
         self.accepting = False
-        with self.condition:
+        with self.lock:
             for worker in self.workers.values():
                 doomed = [p.state for p in worker.pending if p.waiting]
                 worker.pending = [p for p in worker.pending if not p.waiting]
                 for state in doomed:
                     self.finish(state, Code.UNAVAILABLE, "the server shut down before this job started")
                 worker.stopping = True
-            self.condition.notify_all()
+                worker.wakeup.notify()
         deadline = time.monotonic() + grace_seconds
         for worker in self.workers.values():
             worker.join(max(0.0, deadline - time.monotonic()))
