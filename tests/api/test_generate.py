@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 import uuid
 
 import numpy as np
@@ -40,6 +41,21 @@ def test_generate_streams_one_answer_per_sample_with_real_seeds(server):
         assert int(artifact["size"]) == len(base64.b64decode(artifact["binary"]))
         assert uuid.UUID(artifact["uuid"]).version == 4
         assert image_of(answer).shape == (48, 64, 3)
+
+
+def test_a_finished_answer_reports_its_queue_and_engine_time(server):
+    body = RequestBuilder().prompt("timed").size(16, 16).steps(4).extension("step_delay_ms", 50).build()
+    began = time.monotonic()
+    response = server.post("/grpcgateway/generate", body)
+    latency_ms = (time.monotonic() - began) * 1000
+    assert response.status_code == 200
+    timing = dict(
+        (name.strip(), float(duration.removeprefix("dur=")))
+        for name, duration in (part.split(";") for part in response.headers["server-timing"].split(","))
+    )
+    assert set(timing) == {"queue", "engine"}
+    assert 0 <= timing["queue"] < latency_ms
+    assert 4 * 50 <= timing["engine"] < latency_ms  # four delayed steps, and less than the whole request
 
 
 def test_generated_png_carries_parameters_without_binaries(server):

@@ -201,8 +201,11 @@ class Worker(threading.Thread):
             return
         finally:
             self.current = []
-        metrics.generation_time.labels(slot.id).observe(time.monotonic() - started)
-        self.scheduler.record_batch_time(slot.id, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        metrics.generation_time.labels(slot.id).observe(elapsed)
+        self.scheduler.record_batch_time(slot.id, elapsed)
+        for state in states:
+            state.engine_seconds += elapsed
         metrics.batch_size.labels(slot.id).observe(len(tasks))
         for task, state, result in zip(tasks, task_states, results, strict=True):
             if task.job.cancel.cancelled:

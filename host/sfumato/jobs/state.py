@@ -45,6 +45,7 @@ class JobState:
         self.message = ""
         self.step = 0
         self.total_steps = 0
+        self.engine_seconds = 0.0  # time in its engine's batches (PNG encoding included)
         self._loop = loop
         self._lock = threading.Lock()
         self._changed = asyncio.Event()
