@@ -37,9 +37,9 @@ def _require_handle(handle: wire.AsyncHandle | None) -> str:
 
 
 def _all_lines(state: JobState) -> bytes:
-    """The whole NDJSON body of a finished job, as the stream would have sent it."""
+    """The whole NDJSON body of a job whose answers are all in, as the stream would have sent it."""
     body = b"".join(answer_line(state, result) for result in state.results)
-    if state.code != Code.OK:
+    if state.code is not None and state.code != Code.OK:
         body += b'{"error":' + status_body(state.code, state.message) + b"}\n"
     return body
 
@@ -83,7 +83,7 @@ class GenerationController(Controller):
             request, anext(state.stream(), None), lambda: services.scheduler.cancel(state, "the client disconnected")
         )
 
-        if first is not None and state.done:
+        if first is not None and (state.done or len(state.results) >= state.job.samples):
             # Every answer is in (one image, or one batch): one plain response, no streaming machinery.
             return Response(content=_all_lines(state), media_type=NDJSON, status_code=200,
                             headers=_server_timing(state))
