@@ -97,3 +97,22 @@ def test_register_samplers_hook_registers_the_catalog():
     kinds = []
     plugin.register_engines(kinds.append)
     assert [k.name for k in kinds] == ["diffusers"]
+
+
+def test_from_base_gives_each_caller_a_fresh_scheduler_equal_to_from_config():
+    from diffusers import DPMSolverMultistepScheduler
+    from sfumato_diffusers.samplers.helpers import from_base
+
+    base = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "prediction_type": "epsilon"}
+    first = from_base(DPMSolverMultistepScheduler, base, use_karras_sigmas=True)
+    second = from_base(DPMSolverMultistepScheduler, base, use_karras_sigmas=True)
+    reference = DPMSolverMultistepScheduler.from_config(base, use_karras_sigmas=True)
+    assert first is not second
+    assert dict(first.config) == dict(second.config) == dict(reference.config)
+    first.set_timesteps(7)
+    reference.set_timesteps(7)
+    assert np.array_equal(first.sigmas.numpy(), reference.sigmas.numpy())
+    # Running one leaves the next caller's scheduler untouched.
+    assert second.num_inference_steps is None and from_base(DPMSolverMultistepScheduler, base,
+                                                            use_karras_sigmas=True).num_inference_steps is None
+    assert from_base(DPMSolverMultistepScheduler, base).config.use_karras_sigmas is False

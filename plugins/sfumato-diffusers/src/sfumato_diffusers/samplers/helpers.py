@@ -5,7 +5,10 @@ Third-party sampler plugins may import these (the old name ``samplers._common`` 
 
 from __future__ import annotations
 
+import copy
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,9 +18,29 @@ from sfumato.jobs.job import SamplerSettings
 DEFAULT_KARRAS_RHO = 7.0  # Karras et al. 2022, the value diffusers hard-codes
 
 
+_PROTOTYPES: OrderedDict[tuple[type, str], Any] = OrderedDict()
+_PROTOTYPES_LOCK = threading.Lock()
+_MAX_PROTOTYPES = 64
+
+
 def from_base(scheduler_cls: type, base_config: Mapping[str, Any], **overrides: Any) -> Any:
-    """A scheduler of ``scheduler_cls`` with the model's betas/prediction type and ``overrides``."""
-    return scheduler_cls.from_config(dict(base_config), **overrides)
+    """A new scheduler of ``scheduler_cls`` with the model's betas/prediction type and ``overrides``.
+
+    Each request needs its own (schedulers keep per-run state), and ``from_config`` inspects
+    signatures on every call (about 1.9 ms, 4 % of a tiny model's request), so a fresh
+    prototype is built once per configuration and copied (about 0.4 ms)."""
+    key = (scheduler_cls, repr(sorted(dict(base_config, **overrides).items())))
+    with _PROTOTYPES_LOCK:
+        prototype = _PROTOTYPES.get(key)
+        if prototype is not None:
+            _PROTOTYPES.move_to_end(key)
+    if prototype is None:
+        prototype = scheduler_cls.from_config(dict(base_config), **overrides)
+        with _PROTOTYPES_LOCK:
+            _PROTOTYPES[key] = prototype
+            while len(_PROTOTYPES) > _MAX_PROTOTYPES:
+                _PROTOTYPES.popitem(last=False)
+    return copy.deepcopy(prototype)
 
 
 def wants_karras(settings: SamplerSettings) -> bool:
