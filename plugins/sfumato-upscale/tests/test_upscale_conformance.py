@@ -56,14 +56,25 @@ class TestRgbConformance(_UpscaleConformance):
 
 class TestEsrganConformance(_UpscaleConformance):
     upscaler = "UPSCALER_ESRGAN"
-    conformance_size = (128, 96)  # a 64×48 input: 3×2 tiles of 32, so runs have steps to cancel between
+    # A 64×48 input: 3×2 tiles of 32, one a pass, so runs have steps to cancel between.
+    conformance_size = (128, 96)
 
     def test_runs_in_several_tiles(self, conformance_engine: EngineUnderTest) -> None:
         run = conformance_engine.run(self.conformance_make_job(conformance_engine))
         assert [step for step, _ in run.progress] == [1, 2, 3, 4, 5, 6]
 
+    def test_batched_tiles_step_once_per_pass(self, conformance_engine: EngineUnderTest, checkpoints) -> None:
+        # The six tiles are 27×28: three a pass make two passes, and the same image as one a pass.
+        batched = load_engine("esrgan", plugin=plugin, model=str(checkpoints["x4_pth"]),
+                              options={"device": "cpu", "tile_size": 32, "tile_overlap": 8,
+                                       "tile_batch_pixels": 3 * 27 * 28})
+        run = batched.run(self.conformance_make_job(batched))
+        assert run.progress == [(1, 2), (2, 2)] and len(run.cancel_checks) >= 2
+        one_by_one = conformance_engine.images(self.conformance_make_job(conformance_engine))[0]
+        assert np.abs(run.pixels[0].astype(int) - one_by_one.astype(int)).max() <= 1
+
     @pytest.fixture(scope="class")
     @classmethod
     def conformance_engine(cls, checkpoints) -> EngineUnderTest:
         return load_engine("esrgan", plugin=plugin, model=str(checkpoints["x4_pth"]),
-                           options={"device": "cpu", "tile_size": 32, "tile_overlap": 8})
+                           options={"device": "cpu", "tile_size": 32, "tile_overlap": 8, "tile_batch_pixels": 0})

@@ -17,6 +17,8 @@ from sfumato_upscale import plugin
         ("esrgan", {"tile_size": 16}, ["tile_size", "at least 32"]),
         ("esrgan", {"tile_size": 64, "tile_overlap": 40}, ["tile_overlap", "0..tile_size/2"]),
         ("esrgan", {"device": "tpu"}, ["device", "tpu"]),
+        ("esrgan", {"tile_batch_pixels": -1}, ["tile_batch_pixels", "0"]),
+        ("esrgan", {"tile_batch_pixels": "lots"}, ["tile_batch_pixels"]),
         ("esrgan", {"max_upscale_factor": 32}, ["max_upscale_factor", "1..16"]),
         ("rgb-upscale", {"filter": "sinc"}, ["filter", "sinc"]),
         ("rgb-upscale", {"default_upscale_factor": 9}, ["default_upscale_factor", "max_upscale_factor"]),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from sfumato.engine_testing import load_engine, request_body
 from sfumato_upscale import plugin
-from sfumato_upscale.tiling import run_tiled, tile_spans
+from sfumato_upscale.network import load_network
+from sfumato_upscale.tiling import pass_count, run_tiled, tile_spans, tiles_per_pass
 
 from _upscale_support import smooth_image
 
@@ -44,9 +47,36 @@ def test_blend_weights_reproduce_a_pointwise_network_exactly():
     torch.testing.assert_close(tiled, untiled, atol=1e-6, rtol=0)
 
 
-def _upscaled(checkpoint, image: np.ndarray, tile: int, overlap: int) -> tuple[np.ndarray, int]:
+def test_tiles_per_pass_fill_passes_evenly_within_the_budget():
+    assert tiles_per_pass(4, 100, 0) == [1, 1, 1, 1]  # no budget: one tile per pass
+    assert tiles_per_pass(4, 100, 99) == [1, 1, 1, 1]  # a tile larger than the budget still runs
+    assert tiles_per_pass(4, 100, 300) == [2, 2]  # three fit, but two passes of two repeat one shape
+    assert tiles_per_pass(9, 100, 400) == [3, 3, 3]
+    assert tiles_per_pass(7, 100, 300) == [3, 2, 2]
+    assert tiles_per_pass(4, 100, 10_000) == [4]
+
+
+@pytest.mark.parametrize("tiles_at_once", [2, 3, 16])
+def test_batched_tiles_give_the_one_by_one_result(checkpoints, tiles_at_once):
+    """Tiles run together in one forward pass blend to the same image as tiles run one at a time."""
+    network = load_network(checkpoints["x4_pth"], torch.device("cpu"), purposes=("SR",), option="model")
+    # Two different images in the batch: a tile of one must not land in the other.
+    image = torch.rand(2, 3, 90, 110, generator=torch.Generator().manual_seed(3))
+    rows, columns = tile_spans(90, 40, 16), tile_spans(110, 40, 16)
+    tiles, tile_pixels = len(rows) * len(columns), 2 * (rows[0][1] - rows[0][0]) * (columns[0][1] - columns[0][0])
+    passes, steps = [], []
+    with torch.inference_mode():
+        one_by_one = run_tiled(network, image, 4, 40, 16)
+        batched = run_tiled(network, image, 4, 40, 16, before_pass=lambda: passes.append(1),
+                            after_pass=lambda: steps.append(1), batch_pixels=tiles_at_once * tile_pixels)
+    assert tiles == 16 and len(passes) == len(steps) == math.ceil(16 / tiles_at_once), "a check and a step per pass"
+    assert (one_by_one[0] - one_by_one[1]).abs().mean() > 0.01
+    torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
+
+
+def _upscaled(checkpoint, image: np.ndarray, tile: int, overlap: int, **options: int) -> tuple[np.ndarray, int]:
     engine = load_engine("esrgan", plugin=plugin, model=str(checkpoint),
-                         options={"device": "cpu", "tile_size": tile, "tile_overlap": overlap})
+                         options={"device": "cpu", "tile_size": tile, "tile_overlap": overlap, **options})
     run = engine.run(engine.job(request_body(prompt=None, init_image=image, width=image.shape[1] * 4)))
     return run.pixels[0].astype(int), len(run.progress)
 
@@ -54,8 +84,11 @@ def _upscaled(checkpoint, image: np.ndarray, tile: int, overlap: int) -> tuple[n
 def test_seam_tiled_and_untiled_agree_on_a_smooth_image(checkpoints):
     image = smooth_image(96, 80, seed=4)
     untiled, untiled_steps = _upscaled(checkpoints["x4_pth"], image, 0, 0)
-    tiled, tiled_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16)
-    assert (untiled_steps, tiled_steps) == (1, 12), "one progress step per tile"
+    tiled, tiled_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16)  # the 12 tiles batched in one pass
+    one_by_one, one_by_one_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16, tile_batch_pixels=0)
+    assert (untiled_steps, tiled_steps, one_by_one_steps) == (1, 1, 12), "one progress step per forward pass"
+    assert pass_count(80, 96, 40, 16, 0) == 12 and pass_count(80, 96, 40, 16, 5 * 40 * 40) == 3
+    assert np.abs(one_by_one - tiled).max() <= 1, "batching tiles changes rounding at most"
     difference = np.abs(tiled - untiled)
     assert difference.max() <= 2 and difference.mean() < 0.01, (difference.max(), difference.mean())
     # The check can fail: tiles that touch without an overlap leave visible seams.

@@ -83,13 +83,14 @@ class EsrganEngine(UpscaleEngine):
     def units(self, job: GenerationJob) -> int:
         if job.upscaler == GFPGAN:
             return 1
-        from sfumato_upscale.tiling import tile_count
+        from sfumato_upscale.tiling import pass_count
 
         height, width = job.init_image.shape[:2]
         scale = self.network.scale
         units = 0
         for _ in range(network_passes(self._factor(job), scale)):
-            units += tile_count(height, width, self.options.tile_size, self.options.tile_overlap)
+            units += pass_count(height, width, self.options.tile_size, self.options.tile_overlap,
+                                self.options.tile_batch_pixels)
             height, width = height * scale, width * scale
         return units
 
@@ -112,7 +113,7 @@ class EsrganEngine(UpscaleEngine):
         for _ in range(network_passes(self._factor(job), self.network.scale)):
             image = run_tiled(
                 self.network, image, self.network.scale, self.options.tile_size, self.options.tile_overlap,
-                before_tile=cancel.raise_if_cancelled, after_tile=step,
+                before_pass=cancel.raise_if_cancelled, after_pass=step, batch_pixels=self.options.tile_batch_pixels,
             ).to(self.dtype)
         return _exact_size(self._pixels(image), job.width, job.height)
 

@@ -3,7 +3,8 @@
 Tiles are evenly sized (at most ``tile`` input pixels a side) and neighbours overlap by at
 least ``overlap`` pixels. In each overlap the outer quarter on either side is dropped (a
 tile's border pixels see the zero padding, not the neighbour's content) and the middle
-half is a linear cross-fade; the weights of all tiles add up to one everywhere.
+half is a linear cross-fade; the weights of all tiles add up to one everywhere. Tiles run
+through the network several to a forward pass, within a pixel budget.
 """
 
 from __future__ import annotations
@@ -27,8 +28,22 @@ def tile_spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     return [(start, start + size) for start in starts]
 
 
-def tile_count(height: int, width: int, tile: int, overlap: int) -> int:
-    return len(tile_spans(height, tile, overlap)) * len(tile_spans(width, tile, overlap))
+def pass_count(height: int, width: int, tile: int, overlap: int, batch_pixels: int) -> int:
+    """Forward passes :func:`run_tiled` makes over one image of ``height`` × ``width``."""
+    rows, columns = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
+    tile_pixels = (rows[0][1] - rows[0][0]) * (columns[0][1] - columns[0][0])
+    return len(tiles_per_pass(len(rows) * len(columns), tile_pixels, batch_pixels))
+
+
+def tiles_per_pass(tiles: int, tile_pixels: int, batch_pixels: int) -> list[int]:
+    """How many tiles each forward pass takes: as few passes as ``batch_pixels`` allows, evenly filled.
+
+    Even passes repeat one input shape, which backends cache their kernels for; a pass
+    always takes at least one tile, however large.
+    """
+    most = max(1, batch_pixels // max(tile_pixels, 1))
+    passes = math.ceil(tiles / most)
+    return [tiles // passes + (index < tiles % passes) for index in range(passes)]
 
 
 def _weights(spans: list[tuple[int, int]], index: int, scale: int, device: torch.device) -> torch.Tensor:
@@ -60,34 +75,54 @@ def run_tiled(
     scale: int,
     tile: int,
     overlap: int,
-    before_tile: Callable[[], None] = lambda: None,
-    after_tile: Callable[[], None] = lambda: None,
+    before_pass: Callable[[], None] = lambda: None,
+    after_pass: Callable[[], None] = lambda: None,
+    batch_pixels: int = 0,
 ) -> torch.Tensor:
     """``network`` (N×C×H×W → N×C×sH×sW) applied to ``image`` tile by tile.
 
-    ``before_tile`` runs before each tile (a cancel check), ``after_tile`` after it (progress).
-    The result is float32 on the image's device.
+    Tiles (all of one size) go through the network together, as many per forward pass as
+    fit in ``batch_pixels`` input pixels (0: one tile per pass). ``before_pass`` runs before
+    each forward pass (a cancel check), ``after_pass`` after it (progress). The result is
+    float32 on the image's device.
     """
     batch, channels, height, width = image.shape
     rows = tile_spans(height, tile, overlap)
     columns = tile_spans(width, tile, overlap)
     if len(rows) == 1 and len(columns) == 1:
-        before_tile()
+        before_pass()
         result = network(image).float()
-        after_tile()
+        after_pass()
         return result
     output = torch.zeros((batch, channels, height * scale, width * scale), dtype=torch.float32, device=image.device)
     row_weights = [_weights(rows, index, scale, image.device) for index in range(len(rows))]
     column_weights = [_weights(columns, index, scale, image.device) for index in range(len(columns))]
-    for row, (top, bottom) in enumerate(rows):
-        for column, (left, right) in enumerate(columns):
-            before_tile()
-            piece = network(image[:, :, top:bottom, left:right]).float()
+    tiles = [(row, column) for row in range(len(rows)) for column in range(len(columns))]
+    tile_pixels = batch * (rows[0][1] - rows[0][0]) * (columns[0][1] - columns[0][0])
+    first = 0
+    for count in tiles_per_pass(len(tiles), tile_pixels, batch_pixels):
+        group = tiles[first : first + count]
+        first += count
+        before_pass()
+        inputs = [image[:, :, slice(*rows[row]), slice(*columns[column])] for row, column in group]
+        pieces = network(inputs[0] if count == 1 else torch.cat(inputs)).float()
+        for index, (row, column) in enumerate(group):
+            (top, bottom), (left, right) = rows[row], columns[column]
             weight = row_weights[row][:, None] * column_weights[column][None, :]
-            output[:, :, top * scale : bottom * scale, left * scale : right * scale] += piece * weight
-            after_tile()
-    # The weights add up to one unless a tile's two bands meet (tiny tiles): normalise anyway.
-    return output / (_coverage(rows, row_weights, scale)[:, None] * _coverage(columns, column_weights, scale)[None, :])
+            target = output[:, :, top * scale : bottom * scale, left * scale : right * scale]
+            target.addcmul_(pieces[index * batch : (index + 1) * batch], weight)  # in place: no blended copy
+        del pieces
+        after_pass()
+    # The weights add up to one unless a tile's two bands meet (tiny tiles): then normalise.
+    row_total = _coverage(rows, row_weights, scale)
+    column_total = _coverage(columns, column_weights, scale)
+    if not (_is_one(row_total) and _is_one(column_total)):
+        output.div_(row_total[:, None] * column_total[None, :])
+    return output
+
+
+def _is_one(total: torch.Tensor) -> bool:
+    return bool(((total - 1).abs() <= 1e-6).all())
 
 
 def _coverage(spans: list[tuple[int, int]], weights: list[torch.Tensor], scale: int) -> torch.Tensor:
