@@ -15,11 +15,12 @@ from sfumato.engines import Engine, EngineConfig, EngineDescription, EngineServi
 from sfumato.errors import Code, RpcError
 from sfumato.jobs.cancel import CancelSignal
 from sfumato.jobs import outputs
-from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask
+from sfumato.jobs.job import GeneratedImage, GenerationJob, ImageTask, SamplerSettings, WeightedText
 from sfumato.jobs.step_params import guidance_factor, value_at
 from sfumato.records import SamplerSpec, resolve
 
 from sfumato_diffusers import hires
+from sfumato_diffusers.acceleration import Acceleration
 from sfumato_diffusers.clip_guidance import TINY_CLIP, ClipGuide, build_tiny_clip
 from sfumato_diffusers import outputs as engine_outputs
 from sfumato_diffusers.engine_checks import check_job
@@ -45,6 +46,7 @@ from sfumato_diffusers.safety import SafetyFilter
 from sfumato_diffusers.samplers.helpers import UnusableSchedule, model_sigma_range, seed_brownian_noise
 from sfumato_diffusers.threads import apply_thread_settings
 from sfumato_diffusers.tiling import circular_padding
+from sfumato_diffusers.vae_precision import apply_vae_dtype
 
 ENGINE_KIND = "diffusers"
 DEFAULT_SAMPLER = "SAMPLER_K_EULER"
@@ -181,8 +183,24 @@ class DiffusersEngine(Engine):
                 report(f"CLIP guidance: {self._clip_model}")
                 self._guide = ClipGuide(self._clip_model, device)
         place_pipeline(pipe, device, self.options, report)
+        precision = apply_vae_dtype(pipe, self.options.vae_dtype, self.config.id)
+        if precision:
+            report(precision)
+        self._acceleration = Acceleration(pipe, self.options, device, self.config.id)
+        self._acceleration.apply_layout(report)
+        self._acceleration.compile(self.services.cache_dir, report)
         self._install(pipe, device)
+        native = (self.native_size, self.native_size)
+        self._acceleration.warm_up(list(self.options.compile_warmup_sizes or [native]), self._warm_up, report)
         report(f"ready: {type(pipe).__name__}, native size {self.native_size}")
+
+    def _warm_up(self, width: int, height: int) -> None:
+        """A two-step generation with the default sampler and guidance on (both CFG branches in
+        one UNet call, as requests run), so the compiled graphs exist before the first request."""
+        sampler = SamplerSettings(self.config.default_sampler or DEFAULT_SAMPLER, cfg_scale=7.0)
+        job = GenerationJob(request_id="compile-warm-up", engine_id=self.config.id, width=width, height=height,
+                            seeds=[0], steps=2, sampler=sampler, prompt=[WeightedText("warm-up")])
+        self.generate([ImageTask(job, 0, 0)], lambda done, total: None, job.cancel)
 
     def _clip_guide(self) -> ClipGuide:
         """The CLIP model; tiny-clip is built on the first guided request, keeping start-up quick."""
@@ -298,7 +316,11 @@ class DiffusersEngine(Engine):
         counter.board = BatchPreviews([item.task for item in items], self._xl)
         pixels: dict[int, np.ndarray] = {}
         latents: dict[int, torch.Tensor] = {}
-        with self._loras.active(job.loras), circular_padding([self.pipe.unet, self.pipe.vae], job.tiling):
+        with (
+            self._acceleration.for_loras(bool(job.loras)),
+            self._loras.active(job.loras),
+            circular_padding([self.pipe.unet, self.pipe.vae], job.tiling),
+        ):
             for run in runs:
                 cancel.raise_if_cancelled()
                 self._final_latents = None

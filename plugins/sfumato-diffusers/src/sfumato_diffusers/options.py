@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,13 @@ SAFETY_MODES = ("off", "flag", "block")
 CPU_OFFLOAD_MODES = ("off", "model", "sequential")
 # "auto" is kept for older configs: it now means "batched" on every device.
 BATCH_MODES = ("batched", "sequential", "auto")
+# The GPU path (sfumato_diffusers.acceleration; docs/diffusers.md, "GPU path").
+COMPILE_TARGETS = ("off", "unet", "unet+vae")
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
+COMPILE_DYNAMIC = ("auto", "true", "false")
+VAE_DTYPES = DTYPES
+# Options that only mean something while options.compile is on.
+COMPILE_SETTINGS = ("compile_mode", "compile_backend", "compile_dynamic", "compile_warmup_sizes")
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,16 @@ class EngineOptions:
     clip_model: str | None = None
     clip_cutouts: int = 4  # random crops of the decoded image the CLIP loss averages over
     clip_max_cutouts: int = 32  # the most a request (cutouts.count or a preset) may ask for
+    # The GPU path: all off by default, so the default configuration runs as plain diffusers.
+    compile: str = "off"  # torch.compile of the UNet ("unet") and the VAE decoder ("unet+vae")
+    compile_mode: str = "default"
+    compile_backend: str = "inductor"
+    compile_dynamic: str = "auto"  # torch.compile(dynamic=None / True / False)
+    # (width, height) pairs warmed up (compiled) at load; empty = the native size only.
+    compile_warmup_sizes: tuple[tuple[int, int], ...] = ()
+    channels_last: bool = False
+    fuse_qkv: bool = False
+    vae_dtype: str = "auto"  # "auto" = the pipeline's dtype
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -48,6 +66,37 @@ def _flag(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     raise ValueError(f"options.{name} must be true or false, got {value!r}")
+
+
+def _warmup_size(value: Any) -> tuple[int, int]:
+    """512 (a square), "768x512" or [768, 512] → (width, height), each a positive multiple of 8."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = (value, value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*[xX×]\s*\d+\s*", value):
+        width, height = re.split(r"[xX×]", value)
+        size = (int(width), int(height))
+    elif (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        size = (value[0], value[1])
+    else:
+        raise ValueError(
+            f"options.compile_warmup_sizes: {value!r} is not a size; give 512, \"768x512\" or [768, 512]"
+        )
+    if min(size) < 8 or size[0] % 8 or size[1] % 8:
+        raise ValueError(f"options.compile_warmup_sizes: {value!r} must be positive multiples of 8 pixels")
+    return size
+
+
+def _warmup_sizes(value: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"options.compile_warmup_sizes must be a list of sizes, got {value!r}")
+    return tuple(_warmup_size(item) for item in value)
+
+
+def _dynamic(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _choice("compile_dynamic", value, COMPILE_DYNAMIC)
 
 
 def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
@@ -67,7 +116,21 @@ def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
             values[key] = _choice(key, value, BATCH_MODES)
         elif key == "cpu_offload":
             values[key] = _choice(key, "off" if value is False else value, CPU_OFFLOAD_MODES)
-        elif key in ("attention_slicing", "vae_tiling"):
+        elif key == "compile":
+            values[key] = _choice(key, "off" if value is False else value, COMPILE_TARGETS)
+        elif key == "compile_mode":
+            values[key] = _choice(key, value, COMPILE_MODES)
+        elif key == "compile_dynamic":
+            values[key] = _dynamic(value)
+        elif key == "compile_warmup_sizes":
+            values[key] = _warmup_sizes(value)
+        elif key == "compile_backend":
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"options.compile_backend must be a torch.compile backend name, got {value!r}")
+            values[key] = value.strip()
+        elif key == "vae_dtype":
+            values[key] = _choice(key, value, VAE_DTYPES)
+        elif key in ("attention_slicing", "vae_tiling", "channels_last", "fuse_qkv"):
             values[key] = _flag(key, value)
         elif key == "cpu_threads":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -86,4 +149,11 @@ def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
             values[key] = _choice(key, value, ("epsilon", "v_prediction"))
         else:
             values[key] = str(value)
+    if values.get("compile", "off") == "off":
+        idle = [key for key in COMPILE_SETTINGS if key in raw]
+        if idle:
+            raise ValueError(
+                f"options.{idle[0]} only applies with options.compile = \"unet\" or \"unet+vae\" "
+                "(compile is off)"
+            )
     return EngineOptions(**values)
