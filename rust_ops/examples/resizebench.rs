@@ -1,11 +1,13 @@
-//! Times the whole-factor area path against fast_image_resize's box filter on
-//! the same image, one thread, medians: `cargo run --release
-//! --no-default-features --example resizebench -- [size]` (RGBA, size² → size²/4).
+//! Times the whole-factor paths against fast_image_resize on the same image,
+//! one thread, medians: `cargo run --release --no-default-features --example
+//! resizebench -- [size]` (RGBA: area size² → (size/2)², bilinear and bicubic
+//! size² → (2·size)²).
 use std::time::Instant;
 
 use fast_image_resize::images::{Image as FirImage, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use sfumato_ops::image::ImageView;
+use sfumato_ops::resize::Filter;
 
 fn median_ms(mut f: impl FnMut()) -> f64 {
     f();
@@ -34,4 +36,20 @@ fn main() {
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Box)).use_alpha(false);
     let theirs = pool.install(|| median_ms(|| resizer.resize(&source, &mut target, &options).unwrap()));
     println!("area {size}→{half}: ours {ours:.3} ms, fast_image_resize box {theirs:.3} ms, ratio {:.2}", ours / theirs);
+
+    let double = 2 * size;
+    let mut big = vec![0u8; double * double * 4];
+    for (name, ours_filter, theirs_filter) in [
+        ("bilinear", Filter::Bilinear, FilterType::Bilinear),
+        ("bicubic", Filter::Bicubic, FilterType::CatmullRom),
+    ] {
+        let ours = pool.install(|| median_ms(|| sfumato_ops::upscale::upscale_u8(img, 2, 2, ours_filter, &mut big)));
+        let mut target = FirImage::from_slice_u8(double as u32, double as u32, &mut big, PixelType::U8x4).unwrap();
+        let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(theirs_filter)).use_alpha(false);
+        let theirs = pool.install(|| median_ms(|| resizer.resize(&source, &mut target, &options).unwrap()));
+        println!(
+            "{name} {size}→{double}: ours {ours:.3} ms, fast_image_resize {theirs:.3} ms, ratio {:.2}",
+            ours / theirs
+        );
+    }
 }

@@ -14,6 +14,7 @@ pub mod pointwise;
 mod recursive;
 pub mod resize;
 pub mod simd;
+pub mod upscale;
 
 #[cfg(feature = "python")]
 mod python;

@@ -74,11 +74,18 @@ pub trait ResizeSample: Sample {
     fn pixel_type(channels: usize) -> PixelType;
     /// Exact `kx`×`ky` block means of `src` into `dst` (see `area`).
     fn area_blocks(src: ImageView<'_, Self>, kx: usize, ky: usize, dst: &mut [Self]);
+    /// Upscales by whole factors into `dst` when `upscale` handles the type
+    /// (`u8`); returns whether it did.
+    fn upscale_whole(src: ImageView<'_, Self>, kx: usize, ky: usize, filter: Filter, dst: &mut [Self]) -> bool;
 }
 
 impl ResizeSample for u8 {
     fn area_blocks(src: ImageView<'_, Self>, kx: usize, ky: usize, dst: &mut [Self]) {
         crate::area::area_u8(src, kx, ky, dst)
+    }
+    fn upscale_whole(src: ImageView<'_, Self>, kx: usize, ky: usize, filter: Filter, dst: &mut [Self]) -> bool {
+        crate::upscale::upscale_u8(src, kx, ky, filter, dst);
+        true
     }
     fn pixel_type(channels: usize) -> PixelType {
         match channels {
@@ -92,6 +99,9 @@ impl ResizeSample for u8 {
 impl ResizeSample for f32 {
     fn area_blocks(src: ImageView<'_, Self>, kx: usize, ky: usize, dst: &mut [Self]) {
         crate::area::area_f32(src, kx, ky, dst)
+    }
+    fn upscale_whole(_: ImageView<'_, Self>, _: usize, _: usize, _: Filter, _: &mut [Self]) -> bool {
+        false
     }
     fn pixel_type(channels: usize) -> PixelType {
         match channels {
@@ -146,6 +156,26 @@ fn resize_region_into<T: ResizeSample>(
             return Ok(());
         }
     }
+    // Whole-factor upscales (2×, 3×, 4× per axis) in fixed point, 8-bit only.
+    if whole && width.is_multiple_of(src.width) && height.is_multiple_of(src.height) {
+        let (kx, ky) = (width / src.width, height / src.height);
+        if crate::upscale::supported(filter, kx, ky) && T::upscale_whole(src, kx, ky, filter, dst) {
+            return Ok(());
+        }
+    }
+    convolve_into(src, width, height, crop, filter, dst)
+}
+
+/// The general path: fast_image_resize's convolution of the `crop` region
+/// (fractional) of `src` into `dst`.
+pub(crate) fn convolve_into<T: ResizeSample>(
+    src: ImageView<'_, T>,
+    width: usize,
+    height: usize,
+    crop: (f64, f64, f64, f64),
+    filter: Filter,
+    dst: &mut [T],
+) -> Result<()> {
     let pixel_type = T::pixel_type(src.channels);
     let fail = |e: &dyn std::fmt::Display| OpsError::invalid(format!("resize failed: {e}"));
     let source = ImageRef::new(src.width as u32, src.height as u32, as_bytes(src.data), pixel_type)

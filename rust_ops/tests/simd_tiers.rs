@@ -76,3 +76,33 @@ fn area_tiers_agree_exactly() {
     }
     cap_level(SimdLevel::Avx512);
 }
+
+#[test]
+fn upscale_tiers_agree_exactly() {
+    let _turn = TIER.lock().unwrap_or_else(|e| e.into_inner());
+    use sfumato_ops::resize::Filter;
+    use sfumato_ops::upscale::upscale_u8;
+    // One and four channels take the vector rows; sizes leave ragged tails and borders.
+    let cases = [(19, 37, 4), (23, 70, 1), (9, 13, 3), (2, 3, 4)];
+    let run = |level| {
+        cap_level(level);
+        let mut outs = Vec::new();
+        for &(h, w, c) in &cases {
+            let px = noise(h * w * c, (h * w * c) as u64);
+            let img = ImageView::new(&px, h, w, c).unwrap();
+            for filter in [Filter::Bilinear, Filter::Bicubic] {
+                for (kx, ky) in [(2, 2), (4, 4), (3, 2), (2, 3)] {
+                    let mut out = vec![0u8; h * ky * w * kx * c];
+                    upscale_u8(img, kx, ky, filter, &mut out);
+                    outs.push(out);
+                }
+            }
+        }
+        outs
+    };
+    let portable = run(SimdLevel::Portable);
+    for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
+        assert_eq!(run(level), portable, "{level:?}");
+    }
+    cap_level(SimdLevel::Avx512);
+}
