@@ -9,6 +9,7 @@ decoder: ≤ 2; bfloat16 (8 mantissa bits): ≤ 6.
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from _support import make_engine, one
 from sfumato.jobs.job import LoraInput
 
+from sfumato_diffusers.acceleration import COMPILE_CACHE_FOLDER, compile_cache_dir
 from sfumato_diffusers.options import parse_options
 from sfumato_diffusers.tiny import make_tiny_lora
 from sfumato_diffusers.vae_precision import GuardedDecode, decoder_modules
@@ -170,3 +172,16 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning(engine, cache_dir,
                for r in caplog.records)
     assert fallback.pipe.unet._compiled_call_impl is None
     assert np.array_equal(one(fallback), one(engine))
+
+
+def test_the_compile_cache_goes_under_the_cache_dir_unless_the_environment_names_one(tmp_path, monkeypatch):
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    assert compile_cache_dir(str(tmp_path)) == str(tmp_path / COMPILE_CACHE_FOLDER)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / COMPILE_CACHE_FOLDER)
+    # inductor writes its default into the environment once used: that is not a user's choice
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert compile_cache_dir(str(tmp_path)) == str(tmp_path / COMPILE_CACHE_FOLDER)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "chosen"))
+    assert compile_cache_dir(str(tmp_path)) == str(tmp_path / "chosen")

@@ -29,14 +29,20 @@ _DYNAMIC = {"auto": None, "true": True, "false": False}
 def compile_cache_dir(cache_dir: str) -> str:
     """Point inductor's on-disk caches (FX graphs, AOT autograd, kernels) under ``cache_dir``, unless
     TORCHINDUCTOR_CACHE_DIR names a folder of its own. Process-wide, like torch's setting."""
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
-
     chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     # inductor writes its default back into the environment once used, so that one is not a choice.
-    if not chosen or os.path.abspath(chosen) == os.path.abspath(default_cache_dir()):
+    if not chosen or os.path.abspath(chosen) == _inductor_default_cache_dir():
         chosen = str(Path(cache_dir) / COMPILE_CACHE_FOLDER)
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = chosen
     return chosen
+
+
+def _inductor_default_cache_dir() -> str | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # an older torch keeps it elsewhere and does not write it back
+        return None
+    return os.path.abspath(default_cache_dir())
 
 
 class Acceleration:
