@@ -116,15 +116,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, help="timed calls per row (default 5; 1 with --smoke)")
     parser.add_argument("--options", default=json.dumps(FAST_OPTIONS), help="GPU-path engine options, JSON")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.size, args.steps, args.batches, args.repeats = 64, 2, "1,2", 1
+        args.size, args.steps, args.batches = 64, 2, "1,2"
+        args.repeats = args.repeats or 1
         if args.options == json.dumps(FAST_OPTIONS):  # a cold CPU compile takes minutes
             args.options = json.dumps({"channels_last": True, "fuse_qkv": True})
         torch.set_num_threads(1)  # the same pool for every row (the engine would size its own)
+    args.repeats = args.repeats or 5
     fast_options = json.loads(args.options)
     batches = [int(b) for b in args.batches.split(",")]
 
