@@ -67,6 +67,7 @@ def test_the_options_parse():
     ({"channels_last": "yes"}, "options.channels_last must be true or false"),
     ({"fuse_qkv": 1}, "options.fuse_qkv must be true or false"),
     ({"vae_dtype": "fp16"}, "options.vae_dtype = 'fp16'; allowed: auto, float16, bfloat16, float32"),
+    ({"fuse_qkv": True, "attention_slicing": True}, "options.fuse_qkv and options.attention_slicing exclude"),
 ])
 def test_bad_values_are_refused_naming_the_option(raw, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -185,3 +186,13 @@ def test_the_compile_cache_goes_under_the_cache_dir_unless_the_environment_names
     assert compile_cache_dir(str(tmp_path)) == str(tmp_path / COMPILE_CACHE_FOLDER)
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "chosen"))
     assert compile_cache_dir(str(tmp_path)) == str(tmp_path / "chosen")
+
+
+def test_cuda_graphs_mode_compiles_in_default_mode_off_cuda_with_one_info_line(cache_dir, caplog):
+    # the unknown backend stops it before any compiling: only the mode choice is under test here
+    with caplog.at_level(logging.INFO, logger="sfumato.diffusers"):
+        make_engine("tiny-sd", cache_dir, compile="unet", compile_mode="reduce-overhead",
+                    compile_backend="no-such-backend")
+    lines = [r.getMessage() for r in caplog.records if "reduce-overhead" in r.getMessage()]
+    assert lines == ["engine 'test': compile_mode 'reduce-overhead' is CUDA graphs; on cpu it compiles in "
+                     "'default' mode"]

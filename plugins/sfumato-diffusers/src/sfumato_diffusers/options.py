@@ -149,6 +149,9 @@ def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
             values[key] = _choice(key, value, ("epsilon", "v_prediction"))
         else:
             values[key] = str(value)
+    if values.get("fuse_qkv") and values.get("attention_slicing"):
+        # Both choose the attention processor; the fused one would silently replace the sliced one.
+        raise ValueError("options.fuse_qkv and options.attention_slicing exclude each other; set one")
     if values.get("compile", "off") == "off":
         idle = [key for key in COMPILE_SETTINGS if key in raw]
         if idle:
