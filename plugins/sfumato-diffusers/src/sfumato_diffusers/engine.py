@@ -183,11 +183,14 @@ class DiffusersEngine(Engine):
                 report(f"CLIP guidance: {self._clip_model}")
                 self._guide = ClipGuide(self._clip_model, device)
         place_pipeline(pipe, device, self.options, report)
-        precision = apply_vae_dtype(pipe, self.options.vae_dtype, self.config.id)
-        if precision:
-            report(precision)
         self._acceleration = Acceleration(pipe, self.options, device, self.config.id)
-        self._acceleration.apply_layout(report)
+        # Fusing QKV builds new Linear layers: not while another engine's from_pretrained has
+        # accelerate's empty-weights patch in place (they would come out on the meta device).
+        with _MODEL_LOADING:
+            precision = apply_vae_dtype(pipe, self.options.vae_dtype, self.config.id)
+            if precision:
+                report(precision)
+            self._acceleration.apply_layout(report)
         self._acceleration.compile(self.services.cache_dir, report)
         self._install(pipe, device)
         native = (self.native_size, self.native_size)
