@@ -7,7 +7,8 @@ rounds, so load from other processes hits every case alike):
   * max_batch_size 1.
 Targets (issue 17): default-config throughput ≥ 2.5× batch size 1; one request over HTTP
 ≤ 1.10× the same diffusers pipeline called directly in this process (same parameters).
-Run: ``python bench/bench_batching.py [--rounds N]``.
+Run: ``python bench/bench_batching.py [--rounds N] [--direct-only] [--check]`` (``--check``: exit 1
+when a median misses its target, as a regression check).
 """
 
 from __future__ import annotations
@@ -99,6 +100,17 @@ def direct_pipeline(cache: str):
     return seconds
 
 
+HTTP_OVER_DIRECT_LIMIT = 1.10
+BATCHING_GAIN_TARGET = 2.5
+
+
+def finish(missed: list[str], check: bool) -> None:
+    for line in missed:
+        print(f"MISSED: {line}")
+    if check and missed:
+        sys.exit(1)
+
+
 def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f}× (min {min(values):.2f}, max {max(values):.2f}, {len(values)} rounds)"
 
@@ -108,7 +120,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=48, help="requests per case per round")
     parser.add_argument("--direct-only", action="store_true", help="only the HTTP vs direct-call comparison")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a median misses its target")
     arguments = parser.parse_args()
+    missed: list[str] = []
     if arguments.direct_only:
         for name in list(CASES)[:2]:
             del CASES[name]
@@ -134,9 +148,11 @@ def main() -> None:
                     p50s[name].append(result.p50)
                 single = run_load(servers["max_batch_size 1"].url, caller(), concurrency=1, requests=12)
                 over_http.append(single.p50 / direct(12))
+            if statistics.median(over_http) > HTTP_OVER_DIRECT_LIMIT:
+                missed.append(f"HTTP / direct {statistics.median(over_http):.2f}× > {HTTP_OVER_DIRECT_LIMIT}×")
             if arguments.direct_only:
                 print(f"one request over HTTP (p50) / direct pipeline call (median): {spread(over_http)} (target ≤ 1.10×)")
-                return
+                return finish(missed, arguments.check)
             print(f"{'8 concurrent clients, tiny-sd 64², 4 steps':<44}{'req/s':>8}{'p50 ms':>9}  (medians of rounds)")
             for name in CASES:
                 print(f"{name:<44}{statistics.median(rates[name]):>8.1f}{statistics.median(p50s[name]) * 1000:>9.1f}")
@@ -144,8 +160,11 @@ def main() -> None:
             for name in list(CASES)[:2]:
                 ratios = [a / b for a, b in zip(rates[name], unbatched)]
                 print(f"throughput {name} / batch size 1: {spread(ratios)}")
+                if name == "max_batch_size 8, default batch_mode" and statistics.median(ratios) < BATCHING_GAIN_TARGET:
+                    missed.append(f"default-config batching {statistics.median(ratios):.2f}× < {BATCHING_GAIN_TARGET}×")
             print(f"one request over HTTP (p50) / direct pipeline call (median): {spread(over_http)} (target ≤ 1.10×)")
             print(f"server peak RSS (default config): {rss_mib(servers['max_batch_size 8, default batch_mode'].process.pid):.0f} MiB")
+            finish(missed, arguments.check)
         finally:
             for server in servers.values():
                 server.stop()

@@ -2,7 +2,8 @@
 
 Target (issue: host): a Generate request's latency minus the engine's and the PNG
 encoder's own time ≤ 2× the trivial route's latency. Run: ``make bench`` or
-``python bench/bench_http.py [ROUNDS]``.
+``python bench/bench_http.py [ROUNDS] [--check]``
+(``--check``: exit 1 when the median ratio is over the target, as a regression check).
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def timed_generate(engine_times: list[float]):
     return call
 
 
+OVERHEAD_LIMIT = 2.0
+OVERHEAD_RATIOS: list[float] = []
+
+
 def overhead_rounds(url: str, rounds: int) -> None:
     """The c=1 overhead ratio in rounds alternating the trivial route and Generate.
 
@@ -107,6 +112,7 @@ def overhead_rounds(url: str, rounds: int) -> None:
         floors.append(floor_median)
         in_server = (after[0] - before[0]) / (after[1] - before[1])
         mean_ratios.append((statistics.fmean(gen.latencies) - in_server) / statistics.fmean(floor.latencies))
+    OVERHEAD_RATIOS.append(statistics.median(ratios))
     print(f"Generate 512² overhead (latency − its engine time, median per round) over {rounds} rounds: "
           f"{statistics.median(overheads) * 1000:.2f} ms vs trivial route {statistics.median(floors) * 1000:.2f} ms; "
           f"ratio median {statistics.median(ratios):.2f}× (min {min(ratios):.2f}, max {max(ratios):.2f}; target ≤ 2×)")
@@ -115,7 +121,8 @@ def overhead_rounds(url: str, rounds: int) -> None:
 
 
 def main() -> None:
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    numbers = [argument for argument in sys.argv[1:] if argument != "--check"]
+    rounds = int(numbers[0]) if numbers else 5
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp), config=TEST_PATTERN_CONFIG.replace("queue_size = 6", "queue_size = 64"),
                               plugins=["test_pattern"], timeout=600)
@@ -156,3 +163,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    if "--check" in sys.argv and OVERHEAD_RATIOS and OVERHEAD_RATIOS[0] > OVERHEAD_LIMIT:
+        sys.exit(f"MISSED: Generate overhead {OVERHEAD_RATIOS[0]:.2f}× the trivial route > {OVERHEAD_LIMIT}×")
