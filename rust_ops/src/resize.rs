@@ -156,10 +156,10 @@ fn resize_region_into<T: ResizeSample>(
             return Ok(());
         }
     }
-    // Whole-factor upscales (2×, 3×, 4× per axis) in fixed point, 8-bit only.
+    // Whole-factor upscales in fixed point, 8-bit only, where it is the faster path.
     if whole && width.is_multiple_of(src.width) && height.is_multiple_of(src.height) {
         let (kx, ky) = (width / src.width, height / src.height);
-        if crate::upscale::supported(filter, kx, ky) && T::upscale_whole(src, kx, ky, filter, dst) {
+        if crate::upscale::is_faster(filter, kx, ky, src.channels) && T::upscale_whole(src, kx, ky, filter, dst) {
             return Ok(());
         }
     }

@@ -7,7 +7,11 @@ the float result where the kernel stays within 0.6 (bilinear by 2 and 4: exact).
 OpenCV uses the same pixel centres and, for bilinear, border replication gives the same
 weights as renormalising; by 2 and 4 the weights are exact, so OpenCV's bit-exact
 INTER_LINEAR_EXACT must agree bit for bit (INTER_LINEAR truncates in its vertical pass:
-within a level)."""
+within a level).
+
+The fixed-point kernel serves one- and four-channel images 2 or 4 across on AVX2 CPUs;
+three channels, 3 across and other CPUs keep the general convolution (faster there), which
+is only held to Pillow's accuracy."""
 
 from __future__ import annotations
 
@@ -19,6 +23,14 @@ from sfumato import _ops
 
 from .test_fast_paths import block_means
 from .test_resize import photo_image, pillow_raw
+
+def takes_fixed_point(c: int, kx: int) -> bool:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__
+    return bool(__cpu_features__.get("AVX2")) and c in (1, 4) and kx in (2, 4)
+
 
 SHAPES = [(97, 131, 4), (64, 80, 3), (50, 50, 1), (3, 2, 4), (1, 1, 4)]
 
@@ -55,18 +67,23 @@ def test_whole_factors_match_the_float_reference_and_pillow(shape, k, name):
     assert ours.shape == (h * k, w * k, c)
     exact = float_reference(img, k, k, name)
     err = np.abs(ours - exact)
-    assert err.max() <= 0.6
-    if name == "bilinear" and k != 3:
-        assert np.array_equal(ours, np.floor(exact + 0.5))
+    if takes_fixed_point(c, k):
+        assert err.max() <= 0.6
+        if name == "bilinear":
+            assert np.array_equal(ours, np.floor(exact + 0.5))
+    else:
+        assert err.max() <= 1.1
     diff = np.abs(ours.astype(int) - pillow_raw(img, w * k, h * k, name))
-    assert diff.max() <= 1 and diff.mean() <= 0.25
+    # (The general path rounds its own 8-bit intermediate: up to 2 from Pillow's.)
+    assert diff.max() <= (1 if takes_fixed_point(c, k) else 2) and diff.mean() <= 0.25
 
 
 def test_unequal_factors_and_2d_inputs():
     img = photo_image(11, 40, 30, 1)
     ours = _ops.rescale(img[..., 0], 60, 160, 0, "bicubic")
     assert ours.shape == (160, 60)
-    assert np.abs(ours - float_reference(img, 2, 4, "bicubic")[..., 0]).max() <= 0.6
+    bound = 0.6 if takes_fixed_point(1, 2) else 1.1
+    assert np.abs(ours - float_reference(img, 2, 4, "bicubic")[..., 0]).max() <= bound
     assert np.abs(ours.astype(int) - pillow_raw(img, 60, 160, "bicubic")[..., 0]).max() <= 1
 
 
@@ -78,7 +95,10 @@ def test_bilinear_by_two_and_four_equals_opencv(k, c):
     ours = _ops.rescale(img, 53 * k, 37 * k, 0, "bilinear")
     size = (53 * k, 37 * k)
     exact = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR_EXACT).reshape(ours.shape)
-    assert np.array_equal(ours, exact)
+    if takes_fixed_point(c, k):
+        assert np.array_equal(ours, exact)
+    else:
+        assert np.abs(ours.astype(int) - exact).max() <= 1
     fast = cv2.resize(img, size, interpolation=cv2.INTER_LINEAR).reshape(ours.shape)
     assert np.abs(ours.astype(int) - fast).max() <= 1
 
@@ -102,17 +122,23 @@ def test_downscaling_back_by_area_recovers_the_source():
 
 def test_large_images_split_over_threads_match_the_reference():
     # Many row bands on the pool: each band starts its own ring of horizontal rows.
+    bound = 0.6 if takes_fixed_point(4, 2) else 1.1
     img = photo_image(1, 300, 257, 4)
     ours = _ops.rescale(img, 514, 600, 0, "bicubic")
-    assert np.abs(ours - float_reference(img, 2, 2, "bicubic")).max() <= 0.6
-    # Hard-edged noise: Catmull-Rom overshoots and the kernel saturates like the reference.
-    noise = np.random.default_rng(1).integers(0, 256, (300, 257, 4), dtype=np.uint8)
-    ours = _ops.rescale(noise, 514, 600, 0, "bicubic")
-    assert np.abs(ours - float_reference(noise, 2, 2, "bicubic")).max() <= 0.6
+    assert np.abs(ours - float_reference(img, 2, 2, "bicubic")).max() <= bound
+    # Hard-edged noise: Catmull-Rom overshoots; the kernel saturates like the reference
+    # (the general path clips an 8-bit intermediate: not held to the bound on noise).
+    if takes_fixed_point(4, 2):
+        noise = np.random.default_rng(1).integers(0, 256, (300, 257, 4), dtype=np.uint8)
+        ours = _ops.rescale(noise, 514, 600, 0, "bicubic")
+        assert np.abs(ours - float_reference(noise, 2, 2, "bicubic")).max() <= 0.6
 
 
 def test_float32_keeps_the_general_path():
-    img = photo_image(3, 20, 24, 3)
+    img = photo_image(3, 20, 24, 4)
+    exact = float_reference(img, 2, 2, "bicubic")
     f = _ops.rescale(img.astype(np.float32) / 255, 48, 40, 0, "bicubic")
-    u = _ops.rescale(img, 48, 40, 0, "bicubic")
-    assert f.dtype == np.float32 and np.abs(f * 255 - u).max() <= 1
+    assert f.dtype == np.float32
+    # Not clipped: compare where the float reference is inside 0..255.
+    inside = (exact > 0) & (exact < 255)
+    assert np.abs(f * 255 - exact)[inside].max() < 0.01
