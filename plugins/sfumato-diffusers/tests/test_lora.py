@@ -105,3 +105,34 @@ def test_the_cache_is_a_bounded_lru(tiny_model_dir, cache_dir):
     keys = ["lora_" + LoraInput.content_key(d) for d in files]
     assert engine._loras.cached == keys[1:]
     assert keys[0] not in loaded and set(keys[1:]) <= loaded
+
+
+def test_a_lora_loaded_while_another_model_loads_gets_real_weights(engine, lora_files):
+    # from_pretrained holds the loading lock with accelerate's process-wide empty-weights
+    # patch in place; a LoRA's adapter layers built meanwhile would be meta tensors.
+    import threading
+
+    from accelerate import init_empty_weights
+    from sfumato_diffusers.loading import MODEL_LOADING
+
+    data = lora_files["kohya"]
+    expected = one(engine, loras=[_lora(data)])
+    engine._loras._discard("lora_" + LoraInput.content_key(data))
+    engine._loras._cached.clear()
+    loading, release = threading.Event(), threading.Event()
+
+    def another_model_loading() -> None:
+        with MODEL_LOADING, init_empty_weights():
+            loading.set()
+            release.wait(10)
+
+    loader = threading.Thread(target=another_model_loading)
+    loader.start()
+    loading.wait(10)
+    threading.Timer(0.5, release.set).start()
+    try:
+        styled = one(engine, loras=[_lora(data)])
+    finally:
+        release.set()
+        loader.join()
+    assert np.array_equal(styled, expected)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sfumato_diffusers.clip_guidance import TINY_CLIP, ClipGuide, build_tiny_cli
 from sfumato_diffusers import outputs as engine_outputs
 from sfumato_diffusers.engine_checks import check_job
 from sfumato_diffusers.loading import (
+    MODEL_LOADING,
     ModelLoadError,
     choose_device,
     choose_dtype,
@@ -51,7 +51,6 @@ from sfumato_diffusers.vae_precision import apply_vae_dtype
 ENGINE_KIND = "diffusers"
 DEFAULT_SAMPLER = "SAMPLER_K_EULER"
 CLIP_WINDOW = 77
-_MODEL_LOADING = threading.Lock()
 # Stable Diffusion 1.x/2.x/XL latents: 4 channels, one per 8×8 pixels.
 LATENT_CHANNELS = 4
 LATENT_SCALE = 8
@@ -172,7 +171,7 @@ class DiffusersEngine(Engine):
             report(threads)
         # One model build or load at a time: from_pretrained swaps in accelerate's process-wide
         # empty-weights patch, which would give a model built meanwhile on another thread meta tensors.
-        with _MODEL_LOADING:
+        with MODEL_LOADING:
             if self.source.is_tiny:
                 from sfumato_diffusers.tiny import build_tiny_pipeline
 
@@ -186,7 +185,7 @@ class DiffusersEngine(Engine):
         self._acceleration = Acceleration(pipe, self.options, device, self.config.id)
         # Fusing QKV builds new Linear layers: not while another engine's from_pretrained has
         # accelerate's empty-weights patch in place (they would come out on the meta device).
-        with _MODEL_LOADING:
+        with MODEL_LOADING:
             precision = apply_vae_dtype(pipe, self.options.vae_dtype, self.config.id)
             if precision:
                 report(precision)
@@ -208,7 +207,7 @@ class DiffusersEngine(Engine):
     def _clip_guide(self) -> ClipGuide:
         """The CLIP model; tiny-clip is built on the first guided request, keeping start-up quick."""
         if self._guide is None:
-            with _MODEL_LOADING:
+            with MODEL_LOADING:
                 if self._guide is None:
                     folder = build_tiny_clip(Path(self.services.cache_dir) / TINY_CLIP)
                     self._guide = ClipGuide(str(folder), torch.device(self._device))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,11 @@ import torch
 
 from sfumato_diffusers.model_source import ModelSource, hub_offline, is_git_lfs_pointer, safetensors_keys
 from sfumato_diffusers.options import EngineOptions
+
+# Held by whatever builds modules: from_pretrained swaps in accelerate's process-wide
+# empty-weights patch, so a module built meanwhile on another thread (a model, fused QKV
+# layers, a LoRA's adapter layers) would come out with meta tensors.
+MODEL_LOADING = threading.Lock()
 
 
 class ModelLoadError(RuntimeError):

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from sfumato.errors import Code, RpcError
 from sfumato.jobs.job import LoraInput
+from sfumato_diffusers.loading import MODEL_LOADING
 
 TENSOR_TARGETS = {
     "LORA_UNET": ("unet", ("to_q", "to_k", "to_v", "to_out.0")),
@@ -133,7 +134,7 @@ class LoraAdapters:
             raise RpcError(Code.INVALID_ARGUMENT, "LoRA has neither a .safetensors file nor tensors")
         try:
             # A failed load deletes its half-made adapter inside diffusers.
-            with _quiet_adapter_switch():
+            with MODEL_LOADING, _quiet_adapter_switch():
                 self.pipe.load_lora_weights(state, adapter_name=name)  # type: ignore[attr-defined]
         except Exception as exc:
             self._discard(name)
