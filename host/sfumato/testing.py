@@ -84,6 +84,16 @@ class RunningServer:
         assert error is None, f"stream ended with an error: {error}"
         return answers
 
+    def engines_settled(self, timeout: float = 120.0) -> dict[str, dict[str, Any]]:
+        """Wait until every engine is ready or has failed to load; returns ``/plugins``'s
+        engine reports by id (a server started with ``wait_ready=False`` serves meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = {engine["id"]: engine for engine in httpx.get(self.url + "/plugins").json()["engines"]}
+            if all(engine["ready"] or engine["error"] for engine in report.values()) or time.monotonic() > deadline:
+                return report
+            time.sleep(0.1)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

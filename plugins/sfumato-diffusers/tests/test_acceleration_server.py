@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -45,12 +43,7 @@ def _pixels(answer: dict) -> np.ndarray:
 def test_the_options_work_from_the_config_file(tmp_path):
     server = start_server(tmp_path, config=CONFIG, plugins=["diffusers"], wait_ready=False)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            report = {e["id"]: e for e in httpx.get(server.url + "/plugins").json()["engines"]}
-            if all(e["ready"] or e["error"] for e in report.values()):
-                break
-            time.sleep(0.1)
+        report = server.engines_settled()
         assert report["plain"]["ready"] and report["fast"]["ready"], report
 
         def request(engine: str) -> dict:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import io
 import os
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import torch
@@ -305,12 +303,7 @@ def test_the_server_serves_a_single_file_and_reports_a_broken_one(folder, files,
     config = SERVER_CONFIG.format(folder=folder, single=files[".safetensors"], broken=broken)
     server = start_server(tmp_path, config=config, plugins=["diffusers", "test_pattern"], wait_ready=False)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            report = {e["id"]: e for e in httpx.get(server.url + "/plugins").json()["engines"]}
-            if all(e["ready"] or e["error"] for e in report.values()):
-                break
-            time.sleep(0.1)
+        report = server.engines_settled()
         assert report["single"]["ready"] and report["folder"]["ready"], report
         assert str(broken) in report["broken"]["error"] and "truncated" in report["broken"]["error"]
 
