@@ -84,8 +84,9 @@ def _upscaled(checkpoint, image: np.ndarray, tile: int, overlap: int, **options:
 def test_seam_tiled_and_untiled_agree_on_a_smooth_image(checkpoints):
     image = smooth_image(96, 80, seed=4)
     untiled, untiled_steps = _upscaled(checkpoints["x4_pth"], image, 0, 0)
-    tiled, tiled_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16)  # the 12 tiles batched in one pass
-    one_by_one, one_by_one_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16, tile_batch_pixels=0)
+    # The 12 tiles batched in one pass; then one a pass, which is the CPU default.
+    tiled, tiled_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16, tile_batch_pixels=512 * 512)
+    one_by_one, one_by_one_steps = _upscaled(checkpoints["x4_pth"], image, 40, 16)
     assert (untiled_steps, tiled_steps, one_by_one_steps) == (1, 1, 12), "one progress step per forward pass"
     assert pass_count(80, 96, 40, 16, 0) == 12 and pass_count(80, 96, 40, 16, 5 * 40 * 40) == 3
     assert np.abs(one_by_one - tiled).max() <= 1, "batching tiles changes rounding at most"

@@ -27,6 +27,7 @@ GFPGAN = "UPSCALER_GFPGAN"
 # GFPGAN networks restore one aligned face at 512×512.
 FACE_SIZE = 512
 STRETCH = 0  # _ops.rescale mode: exactly width × height
+DEFAULT_GPU_BATCH_PIXELS = 512 * 512  # tile_batch_pixels left unset, on an accelerator
 
 
 def network_passes(factor: float, scale: int) -> int:
@@ -80,6 +81,13 @@ class EsrganEngine(UpscaleEngine):
                 "or use an engine with a face model (docs/upscale.md)"
             )
 
+    @property
+    def _batch_pixels(self) -> int:
+        if self.options.tile_batch_pixels is not None:
+            return self.options.tile_batch_pixels
+        on_cpu = self.device is None or self.device.type == "cpu"
+        return 0 if on_cpu else DEFAULT_GPU_BATCH_PIXELS
+
     def units(self, job: GenerationJob) -> int:
         if job.upscaler == GFPGAN:
             return 1
@@ -90,7 +98,7 @@ class EsrganEngine(UpscaleEngine):
         units = 0
         for _ in range(network_passes(self._factor(job), scale)):
             units += pass_count(height, width, self.options.tile_size, self.options.tile_overlap,
-                                self.options.tile_batch_pixels)
+                                self._batch_pixels)
             height, width = height * scale, width * scale
         return units
 
@@ -113,7 +121,7 @@ class EsrganEngine(UpscaleEngine):
         for _ in range(network_passes(self._factor(job), self.network.scale)):
             image = run_tiled(
                 self.network, image, self.network.scale, self.options.tile_size, self.options.tile_overlap,
-                before_pass=cancel.raise_if_cancelled, after_pass=step, batch_pixels=self.options.tile_batch_pixels,
+                before_pass=cancel.raise_if_cancelled, after_pass=step, batch_pixels=self._batch_pixels,
             ).to(self.dtype)
         return _exact_size(self._pixels(image), job.width, job.height)
 

@@ -39,8 +39,9 @@ class EsrganOptions(_Factors, forbid_unknown_fields=True, kw_only=True):
     tile_overlap: int = 32
     # Tiles (all of one size) share a forward pass up to this many input pixels (at least one
     # tile a pass; 0: one tile a pass). A pass's memory grows with it; one large pass per
-    # tile grid is what fills a GPU. Default: one default-size tile's worth.
-    tile_batch_pixels: int = 512 * 512
+    # tile grid is what fills a GPU. Unset: one default-size tile's worth (512²) on a GPU, one
+    # tile a pass on the CPU, where batching measured slower and larger (docs/upscale.md).
+    tile_batch_pixels: int | None = None
     # A GFPGAN checkpoint for UPSCALER_GFPGAN; empty: the engine answers UPSCALER_GFPGAN with 501.
     face_model: str = ""
     # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda", "cuda:N" or "mps".
@@ -54,7 +55,7 @@ class EsrganOptions(_Factors, forbid_unknown_fields=True, kw_only=True):
             raise ValueError(f"tile_size must be 0 (no tiling) or at least 32, got {self.tile_size}")
         if self.tile_size and not 0 <= self.tile_overlap <= self.tile_size // 2:
             raise ValueError(f"tile_overlap must be in 0..tile_size/2 ({self.tile_size // 2}), got {self.tile_overlap}")
-        if self.tile_batch_pixels < 0:
+        if self.tile_batch_pixels is not None and self.tile_batch_pixels < 0:
             raise ValueError(f"tile_batch_pixels must be 0 (one tile a pass) or more, got {self.tile_batch_pixels}")
         device = self.device.lower()
         if device not in ("auto", "cpu", "cuda", "mps") and not (device.startswith("cuda:") and device[5:].isdigit()):
