@@ -20,7 +20,7 @@ $(DEPS_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip "maturin>=1.8,<2"
 	$(BIN)/maturin develop --release --extras test --quiet
-# uv (from the test extra) keeps torch in its cache: tests/dist installs it again from there.
+# uv (from the test extra) keeps torch in its cache: tests/distributions installs it again from there.
 	for plugin in $(PLUGINS); do $(BIN)/uv pip install --quiet -e $$plugin || exit 1; done
 	rm -f $(VENV)/.deps-* && touch $@
 
@@ -40,7 +40,7 @@ $(SDK_STAMP):
 
 # Release artifacts in dist/: sfumato's abi3 wheel and sdist, a wheel and an sdist per plugin.
 dist: $(DEPS_STAMP)
-	$(BIN)/python tests/dist/build_dists.py dist
+	$(BIN)/python tests/distributions/build_dists.py dist
 
 serve: setup
 	$(BIN)/sfumato serve

@@ -1,6 +1,6 @@
 """The release artifacts, proven by installing them instead of using the checkout.
 
-Every distribution is built as `make dist` builds it (tests/dist/build_dists.py). The
+Every distribution is built as `make dist` builds it (tests/distributions/build_dists.py). The
 wheels' tags, metadata and contents are checked, then they are installed into a fresh
 virtualenv that cannot see the checkout (not editable, not on sys.path, run from a temp
 folder), the way a user and a plugin author would use them:

@@ -1,6 +1,6 @@
 """Build every distribution of this repository into one folder (what `make dist` runs).
 
-    python tests/dist/build_dists.py [OUT_DIR]          # default: dist/
+    python tests/distributions/build_dists.py [OUT_DIR]          # default: dist/
 
 - sfumato: one abi3 wheel (CPython >= 3.11) checked against a manylinux policy by
   maturin (MANYLINUX below), and the sdist. The wheel is built like the dev build
