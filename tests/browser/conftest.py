@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from sfumato.testing import RunningServer, start_server
+from sfumato.testing import RunningServer, missing_component, start_server
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/lib/chromium/chromium", "/usr/bin/chromium-browser")
 ARTIFACTS = Path(os.environ.get("SFUMATO_BROWSER_ARTIFACTS", Path(__file__).parent / "artifacts"))
@@ -61,9 +61,7 @@ def _require_browser() -> str:
     else:
         reason = "chromium is not installed (make browser, or apt-get install chromium)"
     if path is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{reason}: the browser tests must run in CI", pytrace=False)
-        pytest.skip(reason)
+        missing_component(reason)
     return path
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 from collections.abc import Iterator
 
 import pytest
 import requests
 from rest_v1_support import CONFIG, assert_rest_error, pixels_of, png
 
-from sfumato.testing import RunningServer, start_server
+from sfumato.testing import RunningServer, missing_component, start_server
 
-pytest.importorskip("sfumato_upscale", reason="the sfumato-upscale plugin is not installed (make setup installs it)")
+if importlib.util.find_spec("sfumato_upscale") is None:
+    missing_component("the sfumato-upscale plugin is not installed (make setup installs it)")
 
 UPSCALE_CONFIG = CONFIG + """
 [[engines]]

@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 from _support import make_engine, one
 from sfumato.jobs.job import LoraInput
+from sfumato.testing import missing_component
 
 from sfumato_diffusers.acceleration import COMPILE_CACHE_FOLDER
 from sfumato_diffusers.tiny import make_tiny_lora
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="inductor needs a C++ compiler"),
-]
+pytestmark = pytest.mark.slow
+if shutil.which(os.environ.get("CXX", "g++")) is None:
+    missing_component("torch.compile's inductor needs a C++ compiler (g++; Debian: build-essential)")
 TESTS = Path(__file__).parent
 # Compiled kernels reorder float32 sums (fused ops, vectorised reductions).
 COMPILED_LEVELS = 1
