@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import logging
 import math
 import os
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sfumato.config import Settings
 
 DEFAULT_SERVER = "http://127.0.0.1:5000"
 
@@ -39,6 +43,14 @@ def _load_plugins(  # type: ignore[no-untyped-def]
     return load_plugins(strict=args.strict, only=only, sampler_kinds=kinds)
 
 
+def _keep_freed_memory(settings: Settings) -> None:
+    from sfumato.allocator import keep_freed_memory
+
+    done = keep_freed_memory(settings.server.keep_freed_memory_mib)
+    if done:
+        logging.getLogger("sfumato").debug(done)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from sfumato.api.app import create_app
     from sfumato.api.server import bind_socket, serve
@@ -58,6 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.server.port = args.port
     if args.queue:
         settings.queue.url = args.queue
+    _keep_freed_memory(settings)
     host, port = settings.server.host, settings.server.port
     # The port first: a busy address is reported at once, not after minutes of model loading.
     try:
@@ -106,6 +119,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         settings, plugins = _load(args)
         if args.queue:
             settings.queue.url = args.queue
+        _keep_freed_memory(settings)
         if not settings.queue.url:
             raise ConfigError("a worker needs the backbone: --queue redis://HOST:PORT/DB, [queue] url or SFUMATO_QUEUE_URL")
         configure_logging(settings.server.log_level)

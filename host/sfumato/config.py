@@ -19,6 +19,10 @@ class ConfigError(Exception):
     """The config file or an environment override is invalid."""
 
 
+# glibc takes the trim threshold as a C int of bytes.
+MAX_KEEP_FREED_MEMORY_MIB = 2047
+
+
 class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 5000
@@ -37,6 +41,8 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 60.0
     keepalive_timeout_seconds: float = 5.0
+    # Freed memory (MiB) glibc's malloc keeps for the next request instead of returning it to the OS; 0 = glibc's defaults.
+    keep_freed_memory_mib: int = 256
 
 
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -263,6 +269,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "SFUMATO_CORS_ORIGINS": ("server", "cors_origins", list),
     "SFUMATO_CACHE_DIR": ("server", "cache_dir", str),
     "SFUMATO_IMAGE_THREADS": ("server", "image_threads", int),
+    "SFUMATO_KEEP_FREED_MEMORY_MIB": ("server", "keep_freed_memory_mib", int),
     "SFUMATO_LOG_LEVEL": ("server", "log_level", str),
     "SFUMATO_TEST_CONTROLS": ("server", "test_controls", bool),
     "SFUMATO_MAX_CONNECTIONS": ("server", "max_connections", int),
@@ -337,6 +344,9 @@ def _check(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: server.port must be 1..65535, got {settings.server.port}")
     if settings.server.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"{source}: server.log_level must be debug, info, warning, error or critical")
+    if not 0 <= settings.server.keep_freed_memory_mib <= MAX_KEEP_FREED_MEMORY_MIB:
+        raise ConfigError(f"{source}: server.keep_freed_memory_mib must be 0..{MAX_KEEP_FREED_MEMORY_MIB}, "
+                          f"got {settings.server.keep_freed_memory_mib}")
     for index, key in enumerate(settings.server.api_keys):
         if not key.strip():
             raise ConfigError(f"{source}: server.api_keys[{index}] is empty; an empty key would let anyone in")
