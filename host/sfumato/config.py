@@ -7,6 +7,7 @@ Every limit the API enforces is a named setting here, documented in
 from __future__ import annotations
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,13 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     test_controls: bool = False
     # Connections: beyond max_connections new ones get 503; slow or idle clients are dropped.
     max_connections: int = 1000
+    # The request line and headers together; more gets 431 and the connection is closed.
+    max_header_bytes: int = 64 * 1024
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 60.0
     keepalive_timeout_seconds: float = 5.0
+    # HTTP/1.1 parser: "auto" (httptools, the C one, when installed), "httptools" or "h11".
+    http_parser: str = "auto"
     # Freed memory (MiB) glibc's malloc keeps for the next request instead of returning it to the OS; 0 = glibc's defaults.
     keep_freed_memory_mib: int = 256
 
@@ -270,6 +275,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "SFUMATO_CACHE_DIR": ("server", "cache_dir", str),
     "SFUMATO_IMAGE_THREADS": ("server", "image_threads", int),
     "SFUMATO_KEEP_FREED_MEMORY_MIB": ("server", "keep_freed_memory_mib", int),
+    "SFUMATO_HTTP_PARSER": ("server", "http_parser", str),
     "SFUMATO_LOG_LEVEL": ("server", "log_level", str),
     "SFUMATO_TEST_CONTROLS": ("server", "test_controls", bool),
     "SFUMATO_MAX_CONNECTIONS": ("server", "max_connections", int),
@@ -344,6 +350,12 @@ def _check(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: server.port must be 1..65535, got {settings.server.port}")
     if settings.server.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"{source}: server.log_level must be debug, info, warning, error or critical")
+    if settings.server.max_header_bytes < 1024:
+        raise ConfigError(f"{source}: server.max_header_bytes must be at least 1024, got {settings.server.max_header_bytes}")
+    if settings.server.http_parser not in ("auto", "httptools", "h11"):
+        raise ConfigError(f"{source}: server.http_parser must be auto, httptools or h11, got {settings.server.http_parser!r}")
+    if settings.server.http_parser == "httptools" and find_spec("httptools") is None:
+        raise ConfigError(f"{source}: server.http_parser = \"httptools\" but httptools is not installed")
     if not 0 <= settings.server.keep_freed_memory_mib <= MAX_KEEP_FREED_MEMORY_MIB:
         raise ConfigError(f"{source}: server.keep_freed_memory_mib must be 0..{MAX_KEEP_FREED_MEMORY_MIB}, "
                           f"got {settings.server.keep_freed_memory_mib}")

@@ -38,18 +38,22 @@ kind = "test-pattern"
 GENERATE = "/grpcgateway/generate"
 
 
-def _start(tmp_path: Path, header: float, max_connections: int) -> RunningServer:
+# Every guard holds on both of uvicorn's HTTP parsers the server can run (server.http_parser).
+PARSERS = ["httptools", "h11"]
+
+
+def _start(tmp_path: Path, header: float, max_connections: int, parser: str) -> RunningServer:
     return start_server(
         tmp_path,
         config=CONFIG.format(header=header, max_connections=max_connections),
         plugins=["test_pattern"],
-        env={"SFUMATO_TEST_CONTROLS": "1"},
+        env={"SFUMATO_TEST_CONTROLS": "1", "SFUMATO_HTTP_PARSER": parser},
     )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = _start(tmp_path_factory.mktemp("slow-clients"), header=TIMEOUT, max_connections=50)
+@pytest.fixture(scope="module", params=PARSERS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    running = _start(tmp_path_factory.mktemp("slow-clients"), header=TIMEOUT, max_connections=50, parser=request.param)
     yield running
     running.stop()
 
@@ -219,9 +223,10 @@ def test_a_generate_stream_slower_than_every_timeout_completes(server):
     assert time.monotonic() - started < 30
 
 
-def test_connections_over_the_cap_are_refused_and_service_resumes(tmp_path):
+@pytest.mark.parametrize("parser", PARSERS)
+def test_connections_over_the_cap_are_refused_and_service_resumes(tmp_path, parser):
     # A long header timeout, so the held connections stay open for the whole test.
-    server = _start(tmp_path, header=10.0, max_connections=3)
+    server = _start(tmp_path, header=10.0, max_connections=3, parser=parser)
     held: list[socket.socket] = []
     try:
         time.sleep(0.3)  # the readiness probe's connection is gone
@@ -286,3 +291,39 @@ def test_client_text_cannot_forge_a_log_line(server):
     assert "\u202e" not in log
     for escaped in escaped_in_log:
         assert f"job {escaped} on test-pattern: OK" in log
+
+
+def _head_with(padding: int, path: str = "/healthz") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: test\r\nX-Padding: {'a' * padding}\r\n\r\n".encode()
+
+
+def test_headers_over_the_limit_get_431_and_the_connection_closes(server):
+    # The default server.max_header_bytes is 64 KiB; httptools alone would take any size.
+    for pieces in (1, 40):  # in one read, and trickled in many
+        head = _head_with(200_000)
+        with connect(server) as sock:
+            try:
+                for start in range(0, len(head), len(head) // pieces):
+                    sock.sendall(head[start:start + len(head) // pieces])
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # closed while we were still sending: the answer is already in our buffer
+            received, _ = read_until_closed(sock)
+        status, headers, body = parse_whole(received)
+        assert status == 431 and headers["connection"] == "close"
+        assert json.loads(body)["code"] == 3
+        assert "server.max_header_bytes" in json.loads(body)["message"]
+
+
+def test_headers_under_the_limit_and_large_bodies_are_served(server):
+    with connect(server) as sock:
+        sock.sendall(_head_with(60_000))
+        status, _, _ = read_response(sock)
+        assert status == 200
+        # A body far over the header limit, sent in the same writes as the head: not a head.
+        body = json.dumps(RequestBuilder().prompt("x" * 300_000).size(16, 16).build()).encode()
+        sock.sendall(generate_head(len(body)) + body)
+        status, _, answer = read_response(sock)
+        assert status == 400 and "prompt" in json.loads(answer)["message"]
+        # The connection still serves the next request.
+        sock.sendall(_head_with(10))
+        assert read_response(sock)[0] == 200

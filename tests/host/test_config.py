@@ -41,6 +41,8 @@ def test_config_path_from_environment(tmp_path):
         ("[jobs]\nqueue_size = 0\n", ["queue_size"]),
         ("not toml = = 1", ["TOML"]),
         ("[server]\nlog_level = 'loud'\n", ["log_level"]),
+        ("[server]\nhttp_parser = 'picohttp'\n", ["http_parser", "auto, httptools or h11"]),
+        ("[server]\nmax_header_bytes = 100\n", ["max_header_bytes", "1024"]),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path, text, words):
