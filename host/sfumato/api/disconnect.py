@@ -21,18 +21,34 @@ async def wait_for_disconnect(request: Request) -> None:
 
 async def unless_disconnected(request: Request, work: Awaitable[T], on_disconnect: Callable[[], None]) -> T:
     """Await ``work`` while watching the connection; if the client goes first, call ``on_disconnect``
-    and raise CANCELLED."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(wait_for_disconnect(request))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
+    and raise CANCELLED.
+
+    ``work`` runs in the caller's own task, and one watcher task cancels that task if the client
+    goes: no task and no ``asyncio.wait`` per call for the work, which is most often done at once.
+    """
+    handler = asyncio.current_task()
+    assert handler is not None, "unless_disconnected runs inside a task"
+    watching = True
+    disconnected = False
+
+    def client_gone(watcher: asyncio.Task[None]) -> None:
+        nonlocal disconnected
+        if not watching or watcher.cancelled() or watcher.exception() is not None:
+            return
+        disconnected = True
         on_disconnect()
-        raise RpcError(Code.CANCELLED, "the client disconnected")
+        handler.cancel()
+
+    watcher = asyncio.ensure_future(wait_for_disconnect(request))
+    watcher.add_done_callback(client_gone)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not disconnected:
+            raise  # a real cancellation (shutdown), not the client going away
+        handler.uncancel()
+        raise RpcError(Code.CANCELLED, "the client disconnected") from None
     finally:
-        gone.cancel()
-        if not task.done():
-            task.cancel()
-            # Nobody awaits it any more: consume its outcome so it is not reported as lost.
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        # The callback may already be scheduled: the flag keeps it from cancelling later work.
+        watching = False
+        watcher.cancel()
