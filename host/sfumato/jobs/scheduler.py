@@ -210,11 +210,14 @@ class Worker(threading.Thread):
         for task, state, result in zip(tasks, task_states, results, strict=True):
             if task.job.cancel.cancelled:
                 continue
-            state.add_result(result)
+            state.add_result(result, notify=False)
             metrics.images.labels(slot.id).inc()
+        # One wake-up of the event loop per job, after its bookkeeping (finish notifies).
         for state in states:
             if len(state.results) >= state.job.samples:
                 self.scheduler.finish(state, Code.OK)
+            else:
+                state.notify()
 
     def _send_previews(
         self, step: int, tasks: list[ImageTask], task_states: list[JobState], preview: Callable[[], Sequence[np.ndarray]]
@@ -391,7 +394,10 @@ class Scheduler:
 
     def finish(self, state: JobState, code: Code, message: str = "") -> None:
         was_waiting = state.started_at is None
-        if state.finish(code, message):
+        # The loop is woken last: its reader then does not wait for this thread's GIL while it logs.
+        if not state.finish(code, message, notify=False):
+            return
+        try:
             engine = state.job.engine_id
             job = state.job
             assert state.finished_at is not None
@@ -411,6 +417,8 @@ class Scheduler:
                 slot = self.pool.slots.get(engine)
                 if slot is not None and slot.worker is not None and slot.worker is not threading.current_thread():
                     slot.worker.wakeup.notify()
+        finally:
+            state.notify()
 
     def cancel(self, state: JobState, message: str = "cancelled") -> None:
         """Stop a job: a queued one at once, a running one at its engine's next step."""

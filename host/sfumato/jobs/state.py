@@ -53,13 +53,15 @@ class JobState:
         self.events = JobEvents(loop)
 
     # ---- worker side (any thread) ----
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Wake the event loop's readers of this job (results or outcome changed)."""
         try:
             self._loop.call_soon_threadsafe(self._changed.set)
         except RuntimeError:  # loop closed during shutdown: nobody is listening any more
             pass
 
-    def add_result(self, result: ImageResult) -> None:
+    def add_result(self, result: ImageResult, notify: bool = True) -> None:
+        """``notify=False``: the caller wakes the loop itself once it is done with the job (see Worker)."""
         with self._lock:
             if self.code is not None:
                 return
@@ -67,7 +69,8 @@ class JobState:
         self.events.emit(
             "answer", {"index": result.index, "seed": result.seed, "answerId": f"{self.job.request_id}-{result.index}"}
         )
-        self._notify()
+        if notify:
+            self.notify()
 
     def set_progress(self, step: int, total: int) -> None:
         # Read by metrics and status views; waking the event loop per step would cost more than it tells.
@@ -77,7 +80,7 @@ class JobState:
         self.events.emit("step", {"step": step, "total": total, "elapsedSeconds": round(elapsed, 3),
                                   "etaSeconds": None if eta is None else round(eta, 3)})
 
-    def finish(self, code: Code, message: str = "") -> bool:
+    def finish(self, code: Code, message: str = "", notify: bool = True) -> bool:
         """Record the outcome; later calls are ignored. Returns whether this call finished it."""
         with self._lock:
             if self.code is not None:
@@ -89,7 +92,8 @@ class JobState:
             self.events.emit("done", {})
         else:
             self.events.emit("error", {"code": int(code), "message": message})
-        self._notify()
+        if notify:
+            self.notify()
         return True
 
     @property
