@@ -4,7 +4,7 @@
 //! benchmark's mask, written with `numpy.ndarray.tofile`); `SIMD=avx2` or
 //! `SIMD=portable` caps the vector tier; `CHANNELS=4` runs UP/DOWN on a
 //! four-channel copy of the mask, `CHANNELS=1` or `3` the plain blur on
-//! one or three channels.
+//! one or three channels; `THREADS=n` sizes the pool.
 use std::time::Instant;
 
 use sfumato_ops::blur::{gaussian_blur, Direction};
@@ -37,6 +37,9 @@ fn main() {
         Ok("avx2") => sfumato_ops::simd::cap_level(sfumato_ops::simd::SimdLevel::Avx2),
         Ok("portable") => sfumato_ops::simd::cap_level(sfumato_ops::simd::SimdLevel::Portable),
         _ => {}
+    }
+    if let Some(threads) = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()) {
+        sfumato_ops::parallel::set_num_threads(threads);
     }
     let px = match std::env::var("MASK") {
         Ok(f) => std::fs::read(f).unwrap().into_iter().flat_map(|v| std::iter::repeat_n(v, c)).collect(),

@@ -14,18 +14,29 @@ use crate::error::{OpsError, Result};
 use crate::image::{restore_alpha, Image, ImageView, Sample};
 use crate::simd::{multiversion, with_vectors};
 #[cfg(target_arch = "x86_64")]
-use crate::simd::{F32Vec, U16Vec};
+use crate::simd::F32Vec;
 #[cfg(target_arch = "x86_64")]
-use std::arch::x86_64::{__m256, __m256i, __m512, __m512i};
+use std::arch::x86_64::{__m256, __m512};
 
 /// From this sigma on the recursive filter replaces the exact kernel.
 pub const IIR_MIN_SIGMA: f64 = 4.0;
 /// Below this sigma `u8` images run the exact kernel in 16-bit fixed point
-/// (`fir_blur_u8`), from it the recursive filter: the kernel's cost grows
-/// with its radius, the recursive filter's does not, and they cross between
-/// σ 3 and 3.9 (AVX2, 1024² RGBA: 14 and 22 ms of CPU against 17; see
-/// docs/imageops.md), so σ 2 to 8 costs no more than σ ≥ 8.
-pub const U8_FIR_MAX_SIGMA: f64 = 3.5;
+/// (`fixed_blur`) on CPUs with AVX2 or AVX-512BW, from it the recursive
+/// filter: the kernel's cost grows with its radius, the recursive filter's
+/// does not (see docs/imageops.md for where they cross).
+pub const U8_FIR_MAX_SIGMA: f64 = 8.0;
+/// The same switch for the portable passes (other CPUs), whose fixed-point
+/// kernel costs as much as the recursive filter from about σ 3.5.
+pub const U8_FIR_MAX_SIGMA_PORTABLE: f64 = 3.5;
+
+/// Below which sigma `u8` images run the exact kernel on this CPU.
+pub fn u8_fir_max_sigma() -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        return U8_FIR_MAX_SIGMA;
+    }
+    U8_FIR_MAX_SIGMA_PORTABLE
+}
 /// Rounds of the directional blur (the reference definition; fewer drift).
 pub const DIRECTIONAL_ROUNDS: usize = 256;
 /// Output rows per parallel task of the exact kernel.
@@ -125,9 +136,9 @@ pub fn gaussian_blur_into<T: Sample>(
 fn blur_plain<T: Sample>(src: ImageView<'_, T>, sigma: f64, dst: &mut [T]) {
     let finish = |_: usize, _: usize, blurred: &[f32], dst: &mut [T]| T::from_f32_slice(blurred, dst);
     if let Some(bytes) = T::as_u8_view(src) {
-        if sigma < U8_FIR_MAX_SIGMA {
+        if sigma < u8_fir_max_sigma() {
             let out = T::as_u8_slice_mut(dst).expect("u8 images have u8 outputs");
-            return fir_blur_u8(bytes, sigma, out);
+            return crate::fixed_blur::blur_u8(bytes, sigma, out);
         }
         return crate::recursive::blur_into(src, sigma, dst, finish);
     }
@@ -1064,213 +1075,12 @@ multiversion! {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Exact kernel in 16-bit fixed point (uint8 images)
-// ---------------------------------------------------------------------------
-
-/// The kernel as unsigned 16-bit multipliers for `mulhi(x, w) = (x·w) >> 16`:
-/// the centre tap scaled by 2^15, the others (all < 0.5) by 2^16.
-struct FixedKernel {
-    taps: Vec<u16>,
-}
-
-impl FixedKernel {
-    fn new(sigma: f64) -> Self {
-        let radius = kernel_radius(sigma);
-        let raw: Vec<f64> = (0..=radius).map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp()).collect();
-        let total = raw[0] + 2.0 * raw[1..].iter().sum::<f64>();
-        let taps = raw
-            .iter()
-            .enumerate()
-            .map(|(k, w)| {
-                let scale = if k == 0 { 32768.0 } else { 65536.0 };
-                (w / total * scale).round().min(65535.0) as u16
-            })
-            .collect();
-        FixedKernel { taps }
-    }
-}
-
-#[inline(always)]
-fn mulhi(x: u16, w: u16) -> u16 {
-    ((x as u32 * w as u32) >> 16) as u16
-}
-
-/// uint8 blur with the exact kernel: the vertical pass turns 8-bit rows into
-/// 16-bit rows with 7 fractional bits, the horizontal pass rounds back to 8 bits.
-/// Every product truncates, so each pass adds half a unit per tap back as bias;
-/// the result stays within ~0.05 of the float computation.
-fn fir_blur_u8(src: ImageView<'_, u8>, sigma: f64, out: &mut [u8]) {
-    let kernel = FixedKernel::new(sigma);
-    let radius = kernel.taps.len() - 1;
-    let (row_len, c) = (src.row_len(), src.channels);
-    let margin = radius * c;
-    out.par_chunks_mut(row_len * ROWS_PER_TASK).enumerate().for_each(|(task, rows)| {
-        let mut padded = vec![0u16; row_len + 2 * margin];
-        let mut taps: Vec<&[u8]> = Vec::with_capacity(2 * radius + 1);
-        for (i, dst_row) in rows.chunks_exact_mut(row_len).enumerate() {
-            let y = task * ROWS_PER_TASK + i;
-            taps.clear();
-            taps.extend(
-                (0..=2 * radius).map(|k| src.row(reflect101(y as isize + k as isize - radius as isize, src.height))),
-            );
-            fixed_vertical_row(&taps, &kernel.taps, &mut padded[margin..margin + row_len]);
-            reflect_margins(&mut padded, src.width, c, radius);
-            fixed_horizontal_row(&padded, c, &kernel.taps, dst_row);
-        }
-    });
-}
-
-fn fixed_vertical_row(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-    with_vectors!(fixed_vertical_with [] [] (taps: &[&[u8]], w: &[u16], out: &mut [u16]);
-        __m512i, __m256i, fixed_vertical_row_portable(taps, w, out))
-}
-
-fn fixed_horizontal_row(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-    with_vectors!(fixed_horizontal_with [] [] (padded: &[u16], c: usize, w: &[u16], out: &mut [u8]);
-        __m512i, __m256i, fixed_horizontal_row_portable(padded, c, w, out))
-}
-
-// The fixed-point rows over a vector of `u16` lanes (`vpmulhuw` for the
-// products): 16 lanes with AVX2, 32 with AVX-512BW. Identical in results to
-// the portable ones, which also finish each row's tail.
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn fixed_vertical_with<V: U16Vec>(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-    let radius = w.len() - 1;
-    let n = out.len();
-    assert!(taps.len() == 2 * radius + 1 && taps.iter().all(|t| t.len() >= n));
-    let bias = V::splat((radius as u16).div_ceil(2));
-    let w0 = V::splat(w[0]);
-    // SAFETY: x + LANES <= n <= row.len() (the loop bound below).
-    let load = |row: &[u8], x: usize| unsafe { V::load_u8(row.as_ptr().add(x)) };
-    let mut x = 0;
-    while x + V::LANES <= n {
-        let mut acc = bias.add(load(taps[radius], x).shl::<8>().mulhi(w0));
-        for k in 1..=radius {
-            let sum = load(taps[radius - k], x).add(load(taps[radius + k], x));
-            acc = acc.add(sum.shl::<7>().mulhi(V::splat(w[k])));
-        }
-        // SAFETY: x + LANES <= n = out.len().
-        unsafe { acc.store(out.as_mut_ptr().add(x)) };
-        x += V::LANES;
-    }
-    let tail: Vec<&[u8]> = taps.iter().map(|t| &t[x..n]).collect();
-    fixed_vertical_row_portable(&tail, w, &mut out[x..]);
-}
-
-
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn fixed_horizontal_with<V: U16Vec>(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-    let radius = w.len() - 1;
-    let m = radius * c;
-    let n = out.len();
-    assert!(padded.len() >= n + 2 * m);
-    let bias = V::splat((radius as u16).div_ceil(2) + 64);
-    let w0 = V::splat(w[0]);
-    let p = padded.as_ptr();
-    // SAFETY: every index below is < n + 2m <= padded.len().
-    let load = |i: usize| unsafe { V::load(p.add(i)) };
-    let mut x = 0;
-    while x + V::LANES <= n {
-        let mut acc = bias.add(load(m + x).shl::<1>().mulhi(w0));
-        for k in 1..=radius {
-            let sum = load(m + x - k * c).add(load(m + x + k * c));
-            acc = acc.add(sum.mulhi(V::splat(w[k])));
-        }
-        // SAFETY: x + LANES <= n = out.len().
-        unsafe { acc.shr::<7>().store_u8_saturated(out.as_mut_ptr().add(x)) };
-        x += V::LANES;
-    }
-    fixed_horizontal_row_portable(&padded[x..], c, w, &mut out[x..]);
-}
-
-multiversion! {
-    fn fixed_vertical_row_portable(taps: &[&[u8]], w: &[u16], out: &mut [u16]) {
-        const L: usize = FIR_LANES;
-        let radius = w.len() - 1;
-        let bias = (radius as u16).div_ceil(2);
-        let n = out.len();
-        let mut x0 = 0;
-        while x0 < n {
-            let lanes = L.min(n - x0);
-            if lanes == L {
-                let mut acc = [0u16; L];
-                let centre = &taps[radius][x0..x0 + L];
-                for i in 0..L {
-                    acc[i] = bias.wrapping_add(mulhi((centre[i] as u16) << 8, w[0]));
-                }
-                for k in 1..=radius {
-                    let (wk, a, b) = (w[k], &taps[radius - k][x0..x0 + L], &taps[radius + k][x0..x0 + L]);
-                    for i in 0..L {
-                        acc[i] = acc[i].wrapping_add(mulhi((a[i] as u16 + b[i] as u16) << 7, wk));
-                    }
-                }
-                out[x0..x0 + L].copy_from_slice(&acc);
-            } else {
-                for x in x0..n {
-                    let mut acc = bias.wrapping_add(mulhi((taps[radius][x] as u16) << 8, w[0]));
-                    for k in 1..=radius {
-                        acc = acc.wrapping_add(mulhi((taps[radius - k][x] as u16 + taps[radius + k][x] as u16) << 7, w[k]));
-                    }
-                    out[x] = acc;
-                }
-            }
-            x0 += lanes;
-        }
-    }
-}
-
-multiversion! {
-    fn fixed_horizontal_row_portable(padded: &[u16], c: usize, w: &[u16], out: &mut [u8]) {
-        const L: usize = FIR_LANES;
-        let radius = w.len() - 1;
-        let bias = (radius as u16).div_ceil(2) + 64;
-        let m = radius * c;
-        let n = out.len();
-        let mut x0 = 0;
-        while x0 < n {
-            let lanes = L.min(n - x0);
-            if lanes == L {
-                let mut acc = [0u16; L];
-                let centre = &padded[m + x0..m + x0 + L];
-                for i in 0..L {
-                    acc[i] = bias.wrapping_add(mulhi(centre[i] << 1, w[0]));
-                }
-                for k in 1..=radius {
-                    let wk = w[k];
-                    let a = &padded[m + x0 - k * c..m + x0 - k * c + L];
-                    let b = &padded[m + x0 + k * c..m + x0 + k * c + L];
-                    for i in 0..L {
-                        acc[i] = acc[i].wrapping_add(mulhi(a[i].wrapping_add(b[i]), wk));
-                    }
-                }
-                let o = &mut out[x0..x0 + L];
-                for i in 0..L {
-                    o[i] = (acc[i] >> 7).min(255) as u8;
-                }
-            } else {
-                for x in x0..n {
-                    let mut acc = bias.wrapping_add(mulhi(padded[m + x] << 1, w[0]));
-                    for k in 1..=radius {
-                        acc = acc.wrapping_add(mulhi(padded[m + x - k * c].wrapping_add(padded[m + x + k * c]), w[k]));
-                    }
-                    out[x] = (acc >> 7).min(255) as u8;
-                }
-            }
-            x0 += lanes;
-        }
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
     /// Float64 reference: the exact separable kernel with reflect-101 borders.
-    fn reference(data: &[f64], h: usize, w: usize, c: usize, sigma: f64) -> Vec<f64> {
+    pub(crate) fn reference(data: &[f64], h: usize, w: usize, c: usize, sigma: f64) -> Vec<f64> {
         let r = kernel_radius(sigma) as isize;
         let g: Vec<f64> = (-r..=r).map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp()).collect();
         let total: f64 = g.iter().sum();

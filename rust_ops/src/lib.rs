@@ -7,6 +7,7 @@ pub mod blur;
 pub mod channels;
 pub mod crop;
 pub mod error;
+mod fixed_blur;
 pub mod image;
 pub mod parallel;
 pub mod png_codec;

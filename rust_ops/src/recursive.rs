@@ -491,7 +491,7 @@ unsafe fn stream_run(dst: *mut f32, run: &[f32]) {
 
 /// Asks the CPU to bring `span` into the cache.
 #[inline(always)]
-fn prefetch_span<T>(span: &[T]) {
+pub(crate) fn prefetch_span<T>(span: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

@@ -235,9 +235,6 @@ impl F32Vec for Portable8 {
 pub(crate) trait U16Vec: Copy {
     const LANES: usize;
     /// # Safety
-    /// `p` points at `LANES` readable bytes (widened to `u16`).
-    unsafe fn load_u8(p: *const u8) -> Self;
-    /// # Safety
     /// `p` points at `LANES` readable values.
     unsafe fn load(p: *const u16) -> Self;
     /// # Safety
@@ -252,6 +249,8 @@ pub(crate) trait U16Vec: Copy {
     fn add(self, b: Self) -> Self;
     /// `(self·b) >> 16`, unsigned.
     fn mulhi(self, b: Self) -> Self;
+    /// `(self + b + 1) >> 1`, unsigned, without overflow.
+    fn avg(self, b: Self) -> Self;
     fn shl<const N: u32>(self) -> Self;
     fn shr<const N: u32>(self) -> Self;
 }
@@ -356,10 +355,6 @@ mod x86 {
     impl U16Vec for __m256i {
         const LANES: usize = 16;
         #[inline(always)]
-        unsafe fn load_u8(p: *const u8) -> Self {
-            unsafe { _mm256_cvtepu8_epi16(_mm_loadu_si128(p.cast())) }
-        }
-        #[inline(always)]
         unsafe fn load(p: *const u16) -> Self {
             unsafe { _mm256_loadu_si256(p.cast()) }
         }
@@ -387,6 +382,10 @@ mod x86 {
             unsafe { _mm256_mulhi_epu16(self, b) }
         }
         #[inline(always)]
+        fn avg(self, b: Self) -> Self {
+            unsafe { _mm256_avg_epu16(self, b) }
+        }
+        #[inline(always)]
         fn shl<const N: u32>(self) -> Self {
             // (AVX2's immediate form takes an `i32` constant; the count form compiles the same.)
             unsafe { _mm256_sll_epi16(self, _mm_cvtsi32_si128(N as i32)) }
@@ -399,10 +398,6 @@ mod x86 {
 
     impl U16Vec for __m512i {
         const LANES: usize = 32;
-        #[inline(always)]
-        unsafe fn load_u8(p: *const u8) -> Self {
-            unsafe { _mm512_cvtepu8_epi16(_mm256_loadu_si256(p.cast())) }
-        }
         #[inline(always)]
         unsafe fn load(p: *const u16) -> Self {
             unsafe { _mm512_loadu_si512(p.cast()) }
@@ -426,6 +421,10 @@ mod x86 {
         #[inline(always)]
         fn mulhi(self, b: Self) -> Self {
             unsafe { _mm512_mulhi_epu16(self, b) }
+        }
+        #[inline(always)]
+        fn avg(self, b: Self) -> Self {
+            unsafe { _mm512_avg_epu16(self, b) }
         }
         #[inline(always)]
         fn shl<const N: u32>(self) -> Self {
