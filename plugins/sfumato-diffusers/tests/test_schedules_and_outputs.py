@@ -103,3 +103,19 @@ def test_latent_prompt_with_no_step_decodes_to_the_image(engine):
     assert np.array_equal(image.pixels, latent.pixels)
     (back,) = run(engine, seeds=[9], init_latent=latent.outputs[0].tensor[0], strength=0.0)
     assert np.array_equal(back.pixels, image.pixels)
+
+
+def test_the_vocabulary_is_hashed_once_not_per_request(engine, monkeypatch):
+    # describe() runs for every request on the event loop; hashing a real CLIP vocabulary
+    # (49408 entries) there cost tens of milliseconds each time.
+    from sfumato_diffusers.prompts import tokenizer_id
+
+    tokenizer = engine._encoder.tokenizers[0]
+    expected = tokenizer_id(tokenizer)
+    engine.describe()  # the first one may hash it
+    calls = []
+    original = type(tokenizer).get_vocab
+    monkeypatch.setattr(type(tokenizer), "get_vocab", lambda self: calls.append(1) or original(self))
+    descriptions = [engine.describe() for _ in range(3)]
+    assert {d.tokenizer_id for d in descriptions} == {expected}
+    assert calls == []

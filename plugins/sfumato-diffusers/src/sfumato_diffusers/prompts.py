@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from sfumato.errors import Code, RpcError
@@ -54,11 +55,13 @@ class PromptEncoder:
     def max_tokens(self) -> int:
         return self.window_tokens * self.max_windows
 
-    @property
+    # Both are read for every request (the engine's description): the vocabulary is fixed once
+    # loaded, and hashing it took 0.4 ms a request on tiny-sd, tens of ms on a real CLIP one.
+    @cached_property
     def vocabulary_size(self) -> int:
         return len(self.tokenizers[0])
 
-    @property
+    @cached_property
     def tokenizer_id(self) -> str:
         """Names the vocabulary: token ids carry over between engines with the same id."""
         return tokenizer_id(self.tokenizers[0])
