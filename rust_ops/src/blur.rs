@@ -3,8 +3,8 @@
 //!
 //! The reference is a separable Gaussian whose kernel length is the next odd
 //! number ≥ 6σ. Small sigmas run exactly that kernel (f32, symmetric taps;
-//! `u8` images in 16-bit fixed point, below `U8_FIR_MAX_SIGMA`); from
-//! `IIR_MIN_SIGMA` (`u8`: `U8_FIR_MAX_SIGMA`) on, a 4th-order Deriche recursive filter (two parallel
+//! `u8` images in 16-bit fixed point, `fixed_blur.rs`, below `u8_fir_max_sigma()`);
+//! from `IIR_MIN_SIGMA` (`u8`: that switch) on, a 4th-order Deriche recursive filter (two parallel
 //! second-order sections, causal + anti-causal) runs in constant time per
 //! pixel whatever σ is. Its lines are padded with the reflect-101 extension
 //! for 4σ, beyond which a constant continuation is assumed.
@@ -23,8 +23,9 @@ pub const IIR_MIN_SIGMA: f64 = 4.0;
 /// Below this sigma `u8` images run the exact kernel in 16-bit fixed point
 /// (`fixed_blur`) on CPUs with AVX2 or AVX-512BW, from it the recursive
 /// filter: the kernel's cost grows with its radius, the recursive filter's
-/// does not (see docs/imageops.md for where they cross).
-pub const U8_FIR_MAX_SIGMA: f64 = 8.0;
+/// does not. On AVX2, 1024² RGB, they cross between σ 12 and 16 (RGBA and
+/// grey near σ 16; see docs/imageops.md).
+pub const U8_FIR_MAX_SIGMA: f64 = 12.0;
 /// The same switch for the portable passes (other CPUs), whose fixed-point
 /// kernel costs as much as the recursive filter from about σ 3.5.
 pub const U8_FIR_MAX_SIGMA_PORTABLE: f64 = 3.5;
