@@ -83,8 +83,11 @@ def load_peers_module(script: Path):
 # Issue #17's kernel rows: (row, limit on our time ÷ the peer's). A ratio above its
 # limit fails `--check`: a later change that loses the gain shows up here.
 ROW_LIMITS = {
-    "blur σ4 1024² RGBA vs vips": 1.0,
-    # σ 3.5–8 run the same recursive filter as σ16: 15 % for the noise between calls.
+    # Target 1.0, met with room (0.35–0.46 on an idle 2-core AVX2 host): 0.75 flags a
+    # change that loses most of the fixed-point exact kernel's gain.
+    "blur σ4 1024² RGBA vs vips": 0.75,
+    # σ 2–8 run the exact kernel (σ 3.5–8 the recursive filter on CPUs without AVX2, as
+    # σ16 does everywhere): 15 % for the noise between calls of one filter.
     "blur σ2–8 1024² RGBA, slowest vs σ16 (ours)": 1.15,
     "resize 1024→512 area vs cv2 INTER_AREA": 1.0,
     "resize 1024→2048 bilinear vs cv2": 1.0,
