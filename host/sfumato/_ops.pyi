@@ -93,9 +93,9 @@ def encode_png(
     """Encode a uint8 image as 8-bit grey, RGB or RGBA PNG.
 
     Both modes filter rows adaptively and compress row slices on several threads.
-    Default mode: zlib level 1 with the RLE strategy. ``fast``: fdeflate's fixed
-    Huffman table, the filter chosen on every 4th row and kept for the rows between
-    (several times faster, about 15 % larger). ``text`` entries become tEXt chunks (iTXt when a value is not Latin-1);
+    Default mode: zlib level 1 with the RLE strategy. ``fast``: literals and runs of
+    zeros under a Huffman code fitted to each slice, the filter chosen on every 4th row
+    and kept for the rows between (several times faster, about 15 % larger). ``text`` entries become tEXt chunks (iTXt when a value is not Latin-1);
     keywords must be 1–79 Latin-1 characters.
     """
 

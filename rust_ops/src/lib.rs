@@ -9,6 +9,7 @@ pub mod crop;
 pub mod error;
 mod fixed_blur;
 pub mod image;
+mod literal_deflate;
 pub mod parallel;
 pub mod png_codec;
 pub mod pointwise;

@@ -10,8 +10,8 @@
 //! libpng and Pillow do); rows are split into slices that are filtered and
 //! compressed on separate threads and joined with sync flushes into one zlib
 //! stream. The default mode deflates with zlib-rs at level 1 with the RLE
-//! strategy, the fast mode with fdeflate (one fixed Huffman table tuned for
-//! filtered images, runs of zeros only).
+//! strategy, the fast mode with `literal_deflate` (literals and runs of zeros,
+//! a Huffman code fitted to each slice).
 use std::io::Cursor;
 
 use rayon::prelude::*;
@@ -19,6 +19,7 @@ use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Method, Strategy};
 
 use crate::error::{OpsError, Result};
 use crate::image::{Image, ImageView};
+use crate::literal_deflate;
 
 const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
 /// Rows of filtered data each thread compresses at least (smaller slices cost ratio).
@@ -121,7 +122,7 @@ pub fn encode_png(img: ImageView<'_, u8>, fast: bool, text: &[(String, String)])
         return Err(OpsError::invalid("image too large for PNG"));
     }
     if fast {
-        encode_sliced(img, text, deflate_fdeflate, FAST_CHOICE_ROWS)
+        encode_sliced(img, text, literal_deflate::deflate_slice, FAST_CHOICE_ROWS)
     } else {
         encode_sliced(img, text, deflate_rle, 1)
     }
@@ -140,6 +141,32 @@ fn write_chunk(out: &mut Vec<u8>, kind: &[u8; 4], body: &[u8]) {
     out.extend_from_slice(body);
     let crc = zlib_rs::crc32::crc32(0, &out[start..]);
     out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// IDAT chunks of at most `IDAT_CHUNK` bytes holding `pieces` back to back.
+fn write_idat_chunks(out: &mut Vec<u8>, pieces: &[&[u8]], total: usize) {
+    let mut pieces = pieces.iter().copied().filter(|piece| !piece.is_empty());
+    let mut current: &[u8] = &[];
+    let mut left = total;
+    while left > 0 {
+        let size = left.min(IDAT_CHUNK);
+        out.extend_from_slice(&(size as u32).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(b"IDAT");
+        let mut wanted = size;
+        while wanted > 0 {
+            if current.is_empty() {
+                current = pieces.next().expect("pieces hold `total` bytes");
+            }
+            let (taken, rest) = current.split_at(wanted.min(current.len()));
+            out.extend_from_slice(taken);
+            wanted -= taken.len();
+            current = rest;
+        }
+        let crc = zlib_rs::crc32::crc32(0, &out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+        left -= size;
+    }
 }
 
 fn text_chunk(keyword: &str, value: &str) -> (&'static [u8; 4], Vec<u8>) {
@@ -201,16 +228,21 @@ fn encode_sliced(
         })
         .collect();
 
-    let mut zlib = vec![0x78, 0x01];
+    let mut deflated = Vec::with_capacity(parts.len());
     let mut adler = 1u32;
     for part in parts {
-        let (deflated, part_adler, len) = part?;
-        zlib.extend_from_slice(&deflated);
+        let (part_deflated, part_adler, len) = part?;
+        deflated.push(part_deflated);
         adler = zlib_rs::adler32::adler32_combine(adler, part_adler, len as u64);
     }
-    zlib.extend_from_slice(&adler.to_be_bytes());
+    let adler = adler.to_be_bytes();
+    // The zlib stream: header, the slices' deflate, adler32; IDAT chunks are cut from it in place.
+    let mut zlib: Vec<&[u8]> = vec![&[0x78, 0x01]];
+    zlib.extend(deflated.iter().map(Vec::as_slice));
+    zlib.push(&adler);
+    let zlib_len: usize = zlib.iter().map(|piece| piece.len()).sum();
 
-    let mut out = Vec::with_capacity(zlib.len() + 1024);
+    let mut out = Vec::with_capacity(zlib_len + zlib_len.div_ceil(IDAT_CHUNK) * 12 + 1024);
     out.extend_from_slice(&SIGNATURE);
     let mut ihdr = Vec::with_capacity(13);
     ihdr.extend_from_slice(&(img.width as u32).to_be_bytes());
@@ -221,9 +253,7 @@ fn encode_sliced(
         let (kind, body) = text_chunk(keyword, value);
         write_chunk(&mut out, kind, &body);
     }
-    for chunk in zlib.chunks(IDAT_CHUNK) {
-        write_chunk(&mut out, b"IDAT", chunk);
-    }
+    write_idat_chunks(&mut out, &zlib, zlib_len);
     write_chunk(&mut out, b"IEND", &[]);
     Ok(out)
 }
@@ -248,39 +278,6 @@ fn deflate_rle(data: &[u8], last: bool) -> Result<(Vec<u8>, u32)> {
     }
     out.truncate(stream.total_out() as usize);
     Ok((out, zlib_rs::adler32::adler32(1, data)))
-}
-
-/// fdeflate's zlib stream: a 2-byte header, one dynamic-Huffman block with a
-/// fixed code table (first byte 0xED: BFINAL set, BTYPE 2), the end-of-block
-/// code (its last bit is 1), zero padding to a byte and the adler32.
-const FDEFLATE_BLOCK_START: u8 = 0xED;
-
-/// Raw deflate with fdeflate's fixed-table block. A slice that is not the last
-/// has its block's final bit cleared and is closed with an empty stored block
-/// (a sync flush) written into the padding after its end-of-block code.
-fn deflate_fdeflate(data: &[u8], last: bool) -> Result<(Vec<u8>, u32)> {
-    let fail = |e: std::io::Error| OpsError::invalid(format!("deflate failed: {e}"));
-    let mut compressor = fdeflate::Compressor::new(Vec::with_capacity(data.len() / 2 + 64)).map_err(fail)?;
-    compressor.write_data(data).map_err(fail)?;
-    let mut zlib = compressor.finish().map_err(fail)?;
-    let trailer = zlib.len().checked_sub(4).filter(|&at| at > 3);
-    let Some(at) = trailer.filter(|_| zlib[2] == FDEFLATE_BLOCK_START && zlib[zlib.len() - 5] != 0) else {
-        return Err(OpsError::invalid("unexpected fdeflate stream layout"));
-    };
-    let adler = u32::from_be_bytes(zlib[at..].try_into().expect("four bytes"));
-    zlib.truncate(at);
-    zlib.drain(..2);
-    if !last {
-        zlib[0] &= !1;
-        // Bits left after the end-of-block code in the last byte: a stored
-        // block header (3 zero bits) fits there, or spills into one more byte.
-        let free_bits = zlib[zlib.len() - 1].leading_zeros();
-        if free_bits < 3 {
-            zlib.push(0);
-        }
-        zlib.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
-    }
-    Ok((zlib, adler))
 }
 
 /// A PNG row filter: (row, row above, bytes per pixel, output).
@@ -442,27 +439,23 @@ mod tests {
     }
 
     #[test]
-    fn fdeflate_slices_concatenate_whatever_bits_their_last_byte_leaves() {
-        let mut seen_free_bits = [false; 8];
-        for len in 1..200usize {
-            let data: Vec<u8> = photo_like(1, len, 3).iter().map(|v| v.wrapping_mul(len as u8)).collect();
-            let (head, tail) = data.split_at(data.len() / 2 + 1);
-            let (a, adler_a) = deflate_fdeflate(head, false).unwrap();
-            let (b, adler_b) = deflate_fdeflate(tail, true).unwrap();
-            let (_, whole) = deflate_fdeflate(&data, true).unwrap();
-            assert_eq!(adler_b, zlib_rs::adler32::adler32(1, tail));
-            let single = fdeflate::compress_to_vec(head);
-            seen_free_bits[single[single.len() - 5].leading_zeros() as usize] = true;
-
-            let mut stream = vec![0x78, 0x01];
-            stream.extend_from_slice(&a);
-            stream.extend_from_slice(&b);
-            let adler = zlib_rs::adler32::adler32_combine(adler_a, adler_b, tail.len() as u64);
-            assert_eq!(adler, whole);
-            stream.extend_from_slice(&adler.to_be_bytes());
-            assert_eq!(fdeflate::decompress_to_vec(&stream).unwrap(), data, "len {len}");
+    fn streams_over_one_idat_chunk_are_split_and_read_back() {
+        // Noise barely compresses: 1.7 MB of deflate, two slices, two IDAT chunks.
+        let (h, w, c) = (600, 1000, 3);
+        let mut state = 7u64;
+        let px: Vec<u8> = (0..h * w * c)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            })
+            .collect();
+        let img = ImageView::new(&px, h, w, c).unwrap();
+        for fast in [false, true] {
+            let data = crate::parallel::run(|| encode_png(img, fast, &[("k".into(), "v".into())]).unwrap());
+            let idat_chunks = data.windows(4).filter(|window| window == b"IDAT").count();
+            assert!(idat_chunks >= 2, "fast={fast}: {idat_chunks} IDAT chunks");
+            assert_eq!(decode_png(&data, u64::MAX).unwrap().data, px, "fast={fast}");
         }
-        assert_eq!(seen_free_bits, [true; 8], "every padding width was exercised");
     }
 
     #[test]
@@ -476,8 +469,8 @@ mod tests {
             }
         }
         let img = ImageView::new(&px, h, w, c).unwrap();
-        let every_row = encode_sliced(img, &[], deflate_fdeflate, 1).unwrap();
-        let sampled = encode_sliced(img, &[], deflate_fdeflate, FAST_CHOICE_ROWS).unwrap();
+        let every_row = encode_sliced(img, &[], literal_deflate::deflate_slice, 1).unwrap();
+        let sampled = encode_sliced(img, &[], literal_deflate::deflate_slice, FAST_CHOICE_ROWS).unwrap();
         assert_eq!(decode_png(&sampled, u64::MAX).unwrap().data, px);
         let growth = sampled.len() as f64 / every_row.len() as f64;
         assert!(growth <= 1.03, "{} vs {} bytes", sampled.len(), every_row.len());
