@@ -62,7 +62,9 @@ pub fn deflate_slice(data: &[u8], last: bool) -> Result<(Vec<u8>, u32)> {
     out.put(last as u64, 1);
     out.put(2, 2); // dynamic Huffman codes
     write_code_lengths(&mut out, &lengths)?;
-    let mut out = code_data(data, Coder { out, table: &table }).out;
+    let mut coder = Coder { out, table: &table };
+    scan(data, &mut coder);
+    let mut out = coder.out;
     out.put(codes[END_OF_BLOCK] as u64, lengths[END_OF_BLOCK] as u32);
     if !last {
         out.put(0, 3); // empty stored block: BFINAL 0, BTYPE 00, then aligned LEN 0, NLEN 0xFFFF
@@ -73,29 +75,6 @@ pub fn deflate_slice(data: &[u8], last: bool) -> Result<(Vec<u8>, u32)> {
         bytes.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
     }
     Ok((bytes, zlib_rs::adler32::adler32(1, data)))
-}
-
-/// The coding pass; with BMI2 where the CPU has it, whose shifts by a
-/// register (`shlx`, `shrx`) shorten the bit writer's dependency chain.
-/// The coder is taken and given back by value so that its state stays in registers.
-fn code_data<'a>(data: &[u8], coder: Coder<'a>) -> Coder<'a> {
-    #[inline(always)]
-    fn portable<'a>(data: &[u8], mut coder: Coder<'a>) -> Coder<'a> {
-        scan(data, &mut coder);
-        coder
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "bmi1,bmi2")]
-        fn with_bmi2<'a>(data: &[u8], coder: Coder<'a>) -> Coder<'a> {
-            portable(data, coder)
-        }
-        if std::arch::is_x86_feature_detected!("bmi2") {
-            // SAFETY: `with_bmi2` needs only the BMI2 (and BMI1) instructions just detected.
-            return unsafe { with_bmi2(data, coder) };
-        }
-    }
-    portable(data, coder)
 }
 
 /// Room for the block header (at most 3 + 14 + 19·3 + 288·(7 + 7) bits), the
