@@ -135,37 +135,42 @@ pub fn encode_png(img: ImageView<'_, u8>, fast: bool, text: &[(String, String)])
 const FAST_CHOICE_ROWS: usize = 4;
 
 fn write_chunk(out: &mut Vec<u8>, kind: &[u8; 4], body: &[u8]) {
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    write_chunk_of(out, kind, &[body]);
+}
+
+/// A chunk whose data is `pieces` back to back.
+fn write_chunk_of(out: &mut Vec<u8>, kind: &[u8; 4], pieces: &[&[u8]]) {
+    let length: usize = pieces.iter().map(|piece| piece.len()).sum();
+    out.extend_from_slice(&(length as u32).to_be_bytes());
     let start = out.len();
     out.extend_from_slice(kind);
-    out.extend_from_slice(body);
+    for piece in pieces {
+        out.extend_from_slice(piece);
+    }
     let crc = zlib_rs::crc32::crc32(0, &out[start..]);
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
-/// IDAT chunks of at most `IDAT_CHUNK` bytes holding `pieces` back to back.
-fn write_idat_chunks(out: &mut Vec<u8>, pieces: &[&[u8]], total: usize) {
-    let mut pieces = pieces.iter().copied().filter(|piece| !piece.is_empty());
-    let mut current: &[u8] = &[];
-    let mut left = total;
-    while left > 0 {
-        let size = left.min(IDAT_CHUNK);
-        out.extend_from_slice(&(size as u32).to_be_bytes());
-        let start = out.len();
-        out.extend_from_slice(b"IDAT");
-        let mut wanted = size;
-        while wanted > 0 {
-            if current.is_empty() {
-                current = pieces.next().expect("pieces hold `total` bytes");
+/// The zlib stream `pieces` (back to back) as IDAT chunks of at most `IDAT_CHUNK` bytes.
+fn write_idat_chunks(out: &mut Vec<u8>, pieces: &[&[u8]]) {
+    let mut chunk: Vec<&[u8]> = Vec::new();
+    let mut room = IDAT_CHUNK;
+    for &piece in pieces {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let (taken, left) = rest.split_at(room.min(rest.len()));
+            chunk.push(taken);
+            room -= taken.len();
+            rest = left;
+            if room == 0 {
+                write_chunk_of(out, b"IDAT", &chunk);
+                chunk.clear();
+                room = IDAT_CHUNK;
             }
-            let (taken, rest) = current.split_at(wanted.min(current.len()));
-            out.extend_from_slice(taken);
-            wanted -= taken.len();
-            current = rest;
         }
-        let crc = zlib_rs::crc32::crc32(0, &out[start..]);
-        out.extend_from_slice(&crc.to_be_bytes());
-        left -= size;
+    }
+    if !chunk.is_empty() {
+        write_chunk_of(out, b"IDAT", &chunk);
     }
 }
 
@@ -253,7 +258,7 @@ fn encode_sliced(
         let (kind, body) = text_chunk(keyword, value);
         write_chunk(&mut out, kind, &body);
     }
-    write_idat_chunks(&mut out, &zlib, zlib_len);
+    write_idat_chunks(&mut out, &zlib);
     write_chunk(&mut out, b"IEND", &[]);
     Ok(out)
 }
