@@ -4,10 +4,12 @@
 //! by two convolution passes with fixed-point weights and an 8-bit
 //! intermediate.
 //!
-//! The 2×2 case on one- and four-channel `u8` images (halving, the common
-//! request) works on 8 source bytes at a time as four 16-bit lanes of a `u64`
-//! (SWAR), which LLVM turns into wide vector code per tier; other factors
-//! and three channels sum rows into a `u32` accumulator first.
+//! The 2×2 case on `u8` images (halving, the common request) has its own
+//! rows: with AVX2 a byte shuffle puts the two pixels of a pair next to each
+//! other and `vpmaddubsw` adds them, 32 output bytes per step; without it,
+//! one and four channels work on 8 source bytes at a time as four 16-bit
+//! lanes of a `u64` (SWAR). Other factors sum rows into a `u32` accumulator
+//! first.
 use rayon::prelude::*;
 
 use crate::image::ImageView;
@@ -70,8 +72,7 @@ pub fn area_u8(src: ImageView<'_, u8>, kx: usize, ky: usize, dst: &mut [u8]) {
         for (i, out) in out.chunks_exact_mut(out_row).enumerate() {
             let top = (first + i) * ky;
             match (kx, ky, c) {
-                (2, 2, 4) => halve_rgba(src.row(top), src.row(top + 1), out),
-                (2, 2, 1) => halve_grey(src.row(top), src.row(top + 1), out),
+                (2, 2, 1 | 3 | 4) => halve_row(src.row(top), src.row(top + 1), c, out),
                 _ => {
                     acc.clear();
                     acc.resize(src.row_len(), 0u32);
@@ -112,6 +113,142 @@ pub fn area_f32(src: ImageView<'_, f32>, kx: usize, ky: usize, dst: &mut [f32]) 
     });
 }
 
+/// One output row of 2×2 means of a `c`-channel row pair (c = 1, 3 or 4):
+/// the vector kernel for the bulk where the CPU has AVX2, the portable rows
+/// for the rest.
+fn halve_row(top: &[u8], bottom: &[u8], c: usize, out: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    let done = if crate::simd::has_avx2() {
+        // SAFETY: AVX2 was just confirmed.
+        unsafe { halve_avx2::halve(top, bottom, c, out) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    let (top, bottom, out) = (&top[2 * done..], &bottom[2 * done..], &mut out[done..]);
+    match c {
+        4 => halve_rgba(top, bottom, out),
+        1 => halve_grey(top, bottom, out),
+        _ => halve_bytes(top, bottom, c, out),
+    }
+}
+
+/// The 2×2 means with AVX2: per 128-bit lane, a shuffle lays each output
+/// byte's two horizontal neighbours side by side and `vpmaddubsw` (times 1)
+/// sums them as 16-bit lanes; the top and bottom sums are added, rounded
+/// half up and packed back to bytes.
+#[cfg(target_arch = "x86_64")]
+mod halve_avx2 {
+    use std::arch::x86_64::*;
+
+    /// Pairs of RGBA pixels (grey pairs are adjacent already).
+    const RGBA_PAIRS: [i8; 16] = [0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15];
+    /// Four RGB pixels (12 bytes) into two output pixels; the last 4 lanes stay 0.
+    const RGB_PAIRS: [i8; 16] = [0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1];
+
+    /// Writes the first output bytes of the row and returns how many; the
+    /// caller finishes the rest (a few pixels).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn halve(top: &[u8], bottom: &[u8], c: usize, out: &mut [u8]) -> usize {
+        match c {
+            4 => pairs_in_lanes(top, bottom, out, Some(_mm256_setr_m128i(lane(&RGBA_PAIRS), lane(&RGBA_PAIRS)))),
+            1 => pairs_in_lanes(top, bottom, out, None),
+            3 => rgb(top, bottom, out),
+            _ => 0,
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn lane(pattern: &[i8; 16]) -> __m128i {
+        // SAFETY: reads the 16 bytes of `pattern`.
+        unsafe { _mm_loadu_si128(pattern.as_ptr().cast()) }
+    }
+
+    /// Sums of source byte pairs `(2i, 2i+1)` after `shuffle` (if any), top
+    /// plus bottom, as sixteen 16-bit lanes.
+    #[target_feature(enable = "avx2")]
+    fn pair_sums(top: __m256i, bottom: __m256i, shuffle: Option<__m256i>) -> __m256i {
+        let ones = _mm256_set1_epi8(1);
+        let (top, bottom) = match shuffle {
+            Some(s) => (_mm256_shuffle_epi8(top, s), _mm256_shuffle_epi8(bottom, s)),
+            None => (top, bottom),
+        };
+        _mm256_add_epi16(_mm256_maddubs_epi16(top, ones), _mm256_maddubs_epi16(bottom, ones))
+    }
+
+    /// `(sum + 2) >> 2` per 16-bit lane.
+    #[target_feature(enable = "avx2")]
+    fn round_quarter(sums: __m256i) -> __m256i {
+        _mm256_srli_epi16(_mm256_add_epi16(sums, _mm256_set1_epi16(2)), 2)
+    }
+
+    /// One and four channels: 64 source bytes of each row make 32 output bytes.
+    #[target_feature(enable = "avx2")]
+    fn pairs_in_lanes(top: &[u8], bottom: &[u8], out: &mut [u8], shuffle: Option<__m256i>) -> usize {
+        let blocks = (out.len() / 32).min(top.len() / 64).min(bottom.len() / 64);
+        for b in 0..blocks {
+            // SAFETY: block `b` reads source bytes below 64·blocks and writes
+            // output bytes below 32·blocks, within every slice.
+            unsafe {
+                let (t, u) = (top.as_ptr().add(64 * b), bottom.as_ptr().add(64 * b));
+                let low = pair_sums(load(t), load(u), shuffle);
+                let high = pair_sums(load(t.add(32)), load(u.add(32)), shuffle);
+                // The pack interleaves 128-bit lanes: put the 64-bit quarters back in order.
+                let packed = _mm256_packus_epi16(round_quarter(low), round_quarter(high));
+                let ordered = _mm256_permute4x64_epi64(packed, 0b11_01_10_00);
+                _mm256_storeu_si256(out.as_mut_ptr().add(32 * b).cast(), ordered);
+            }
+        }
+        32 * blocks
+    }
+
+    /// Three channels: 8 source pixels of each row (two lanes of 4, loaded
+    /// 12 bytes apart) make 4 output pixels, stored as two overlapping 8-byte
+    /// writes of 6 bytes each.
+    #[target_feature(enable = "avx2")]
+    fn rgb(top: &[u8], bottom: &[u8], out: &mut [u8]) -> usize {
+        let shuffle = _mm256_setr_m128i(lane(&RGB_PAIRS), lane(&RGB_PAIRS));
+        // Each step reads 28 bytes from 24·b and writes 14 from 12·b.
+        let steps = (out.len().saturating_sub(2) / 12)
+            .min(top.len().saturating_sub(4) / 24)
+            .min(bottom.len().saturating_sub(4) / 24);
+        for s in 0..steps {
+            // SAFETY: step `s` reads bytes 24·s..24·s+28 of each row and writes
+            // 12·s..12·s+14 of `out`, within the slices by the bound on `steps`.
+            unsafe {
+                let (t, u) = (top.as_ptr().add(24 * s), bottom.as_ptr().add(24 * s));
+                let sums = pair_sums(load_split(t), load_split(u), Some(shuffle));
+                let means = round_quarter(sums);
+                let packed = _mm256_packus_epi16(means, means);
+                let o = out.as_mut_ptr().add(12 * s);
+                _mm_storel_epi64(o.cast(), _mm256_castsi256_si128(packed));
+                _mm_storel_epi64(o.add(6).cast(), _mm256_extracti128_si256(packed, 1));
+            }
+        }
+        12 * steps
+    }
+
+    /// # Safety
+    /// `p` must be valid for 32 bytes.
+    #[target_feature(enable = "avx2")]
+    unsafe fn load(p: *const u8) -> __m256i {
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+
+    /// Bytes `p..p+16` in the low lane and `p+12..p+28` in the high one.
+    ///
+    /// # Safety
+    /// `p` must be valid for 28 bytes.
+    #[target_feature(enable = "avx2")]
+    unsafe fn load_split(p: *const u8) -> __m256i {
+        unsafe { _mm256_setr_m128i(_mm_loadu_si128(p.cast()), _mm_loadu_si128(p.add(12).cast())) }
+    }
+}
+
 const LOW_BYTES: u64 = 0x00FF_00FF_00FF_00FF;
 
 #[inline(always)]
@@ -149,6 +286,15 @@ multiversion! {
             let s = top[2 * x] as u32 + top[2 * x + 1] as u32 + bottom[2 * x] as u32 + bottom[2 * x + 1] as u32;
             out[x] = ((s + 2) >> 2) as u8;
         }
+    }
+}
+
+/// 2×2 means of any channel count, a sample at a time.
+fn halve_bytes(top: &[u8], bottom: &[u8], c: usize, out: &mut [u8]) {
+    for (x, o) in out.iter_mut().enumerate() {
+        let i = x / c * 2 * c + x % c;
+        let sum = top[i] as u32 + top[i + c] as u32 + bottom[i] as u32 + bottom[i + c] as u32;
+        *o = ((sum + 2) >> 2) as u8;
     }
 }
 

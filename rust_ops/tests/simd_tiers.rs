@@ -66,8 +66,20 @@ fn blur_tiers_agree() {
 fn area_tiers_agree_exactly() {
     let _turn = TIER.lock().unwrap_or_else(|e| e.into_inner());
     use sfumato_ops::resize::{rescale, Filter, Mode};
-    // Halving (the vector paths, with a ragged end for one channel) and a 3×2 factor.
-    let cases = [(2, 2, 4, 1, 1), (34, 46, 4, 17, 23), (34, 46, 1, 17, 23), (30, 26, 3, 15, 13), (36, 42, 4, 12, 21)];
+    // Halving (the vector paths: whole vector steps plus ragged ends for 1, 3
+    // and 4 channels, and rows too short for one step) and a 3×2 factor.
+    let cases = [
+        (2, 2, 4, 1, 1),
+        (34, 46, 4, 17, 23),
+        (34, 46, 1, 17, 23),
+        (30, 26, 3, 15, 13),
+        (36, 42, 4, 12, 21),
+        (4, 134, 4, 2, 67),
+        (4, 130, 1, 2, 65),
+        (6, 70, 3, 3, 35),
+        (2, 18, 3, 1, 9),
+        (2, 16, 3, 1, 8),
+    ];
     let run = |level| {
         cap_level(level);
         cases
