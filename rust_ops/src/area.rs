@@ -10,15 +10,19 @@
 //! one and four channels work on 8 source bytes at a time as four 16-bit
 //! lanes of a `u64` (SWAR). Other factors sum rows into a `u32` accumulator
 //! first.
-use rayon::prelude::*;
-
+//!
+//! Halving a 1024² image takes well under a millisecond, so the calling
+//! thread starts on the rows at once and pool threads join as they wake
+//! (`parallel::share_chunks_mut`) rather than the caller waiting for them.
 use crate::image::ImageView;
+use crate::parallel::share_chunks_mut;
 use crate::simd::multiversion;
 
 /// Largest block (kx·ky) the exact `u8` division handles (see `Divider`).
 const MAX_BLOCK: usize = 1 << 16;
-/// Source bytes one task reads at least (smaller images use fewer tasks).
-const TASK_MIN_BYTES: usize = 1 << 16;
+/// Source bytes one task reads (at least a row block): small enough that a
+/// pool thread arriving late still finds tasks to take.
+const TASK_BYTES: usize = 1 << 17;
 
 /// The whole factors (kx, ky) that map `src` onto `width` × `height`, if any.
 pub fn whole_factors(src_width: usize, src_height: usize, width: usize, height: usize) -> Option<(usize, usize)> {
@@ -29,12 +33,9 @@ pub fn whole_factors(src_width: usize, src_height: usize, width: usize, height: 
     (kx * ky <= MAX_BLOCK).then_some((kx, ky))
 }
 
-/// Output rows per task: at least `TASK_MIN_BYTES` of source, at most an
-/// even share of the rows over the pool's threads (times 4, for balance).
-fn rows_per_task(out_rows: usize, source_row_bytes: usize, ky: usize) -> usize {
-    let by_size = TASK_MIN_BYTES.div_ceil((source_row_bytes * ky).max(1));
-    let by_share = out_rows.div_ceil(4 * rayon::current_num_threads());
-    by_size.max(by_share).max(1)
+/// Output rows per task: about `TASK_BYTES` of source.
+fn rows_per_task(source_row_bytes: usize, ky: usize) -> usize {
+    TASK_BYTES.div_ceil((source_row_bytes * ky).max(1))
 }
 
 /// Exact `round_half_up(s / n)` for `s < 2²⁴`, `n ≤ 2¹⁶` as a multiply and a
@@ -64,9 +65,9 @@ pub fn area_u8(src: ImageView<'_, u8>, kx: usize, ky: usize, dst: &mut [u8]) {
     let (ow, oh) = (src.width / kx, src.height / ky);
     debug_assert_eq!(dst.len(), ow * oh * c);
     let out_row = ow * c;
-    let rows = rows_per_task(oh, src.row_len(), ky);
+    let rows = rows_per_task(src.row_len(), ky);
     let divider = Divider::new(kx * ky);
-    dst.par_chunks_mut(rows * out_row).enumerate().for_each(|(task, out)| {
+    share_chunks_mut(dst, rows * out_row, |task, out| {
         let first = task * rows;
         let mut acc = Vec::new();
         for (i, out) in out.chunks_exact_mut(out_row).enumerate() {
@@ -92,9 +93,9 @@ pub fn area_f32(src: ImageView<'_, f32>, kx: usize, ky: usize, dst: &mut [f32]) 
     let (ow, oh) = (src.width / kx, src.height / ky);
     debug_assert_eq!(dst.len(), ow * oh * c);
     let out_row = ow * c;
-    let rows = rows_per_task(oh, src.row_len() * 4, ky);
+    let rows = rows_per_task(src.row_len() * 4, ky);
     let scale = 1.0 / (kx * ky) as f32;
-    dst.par_chunks_mut(rows * out_row).enumerate().for_each(|(task, out)| {
+    share_chunks_mut(dst, rows * out_row, |task, out| {
         let first = task * rows;
         let mut acc = vec![0f32; src.row_len()];
         for (i, out) in out.chunks_exact_mut(out_row).enumerate() {

@@ -152,10 +152,24 @@ fn resize_region_into<T: ResizeSample>(
     let whole = crop == (0.0, 0.0, src.width as f64, src.height as f64);
     if filter == Filter::Area && whole {
         if let Some((kx, ky)) = crate::area::whole_factors(src.width, src.height, width, height) {
+            // Starts on the calling thread (see `area`).
             T::area_blocks(src, kx, ky, dst);
             return Ok(());
         }
     }
+    crate::parallel::run(|| filter_into(src, width, height, crop, whole, filter, dst))
+}
+
+/// The filtered paths of `resize_region_into`, on the pool.
+fn filter_into<T: ResizeSample>(
+    src: ImageView<'_, T>,
+    width: usize,
+    height: usize,
+    crop: (f64, f64, f64, f64),
+    whole: bool,
+    filter: Filter,
+    dst: &mut [T],
+) -> Result<()> {
     // Whole-factor upscales in fixed point, 8-bit only, where it is the faster path.
     if whole && width.is_multiple_of(src.width) && height.is_multiple_of(src.height) {
         let (kx, ky) = (width / src.width, height / src.height);
