@@ -8,13 +8,13 @@
 //!
 //! Encoding filters rows adaptively (minimum sum of absolute differences, as
 //! libpng and Pillow do); rows are split into slices that are filtered and
-//! compressed on separate threads and joined with sync flushes into one zlib
-//! stream. The default mode deflates with zlib-rs at level 1 with the RLE
-//! strategy, the fast mode with `literal_deflate` (literals and runs of zeros,
-//! a Huffman code fitted to each slice).
+//! compressed on separate threads (the caller and pool threads as they wake)
+//! and joined with sync flushes into one zlib stream. The default mode
+//! deflates with zlib-rs at level 1 with the RLE strategy, the fast mode with
+//! `literal_deflate` (literals and runs of zeros, a Huffman code fitted to
+//! each slice).
 use std::io::Cursor;
 
-use rayon::prelude::*;
 use zlib_rs::{Deflate, DeflateConfig, DeflateFlush, Method, Strategy};
 
 use crate::error::{OpsError, Result};
@@ -24,6 +24,8 @@ use crate::literal_deflate;
 const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
 /// Rows of filtered data each thread compresses at least (smaller slices cost ratio).
 const MIN_SLICE_BYTES: usize = 256 * 1024;
+/// Slices per pool thread: a thread that wakes late still finds one to take.
+const SLICES_PER_THREAD: usize = 2;
 /// Largest IDAT chunk written.
 const IDAT_CHUNK: usize = 1 << 20;
 
@@ -195,6 +197,9 @@ fn text_chunk(keyword: &str, value: &str) -> (&'static [u8; 4], Vec<u8>) {
 /// slice's adler32.
 type SliceDeflate = fn(&[u8], bool) -> Result<(Vec<u8>, u32)>;
 
+/// A slice's deflate stream, the adler32 and length of its filtered rows.
+type EncodedSlice = (Vec<u8>, u32, usize);
+
 /// Encodes with `deflate`, choosing the filter on every `choice_rows`th row
 /// of each slice (and reusing it for the rows in between).
 fn encode_sliced(
@@ -207,33 +212,34 @@ fn encode_sliced(
     let bpp = img.channels;
     let stride = row_len + 1;
     let total = stride * img.height;
-    let slices = (total / MIN_SLICE_BYTES).clamp(1, rayon::current_num_threads().max(1));
+    let threads = crate::parallel::num_threads();
+    let slices = (total / MIN_SLICE_BYTES).clamp(1, SLICES_PER_THREAD * threads);
     let rows_per_slice = img.height.div_ceil(slices);
+    let starts: Vec<usize> = (0..img.height).step_by(rows_per_slice).collect();
 
     // Each slice: filtered rows, their adler32, and a raw deflate stream that
     // ends byte-aligned (sync flush) so the streams concatenate.
-    let parts: Vec<Result<(Vec<u8>, u32, usize)>> = (0..img.height)
-        .step_by(rows_per_slice)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|y0| {
-            let y1 = (y0 + rows_per_slice).min(img.height);
-            let mut filtered = vec![0u8; (y1 - y0) * stride];
-            let mut scratch = vec![0u8; row_len];
-            let mut kind = 0;
-            for (y, dst) in (y0..y1).zip(filtered.chunks_exact_mut(stride)) {
-                let above = if y == 0 { None } else { Some(img.row(y - 1)) };
-                kind = match above {
-                    Some(above) if (y - y0) % choice_rows != 0 => apply_filter(kind, img.row(y), above, bpp, dst),
-                    _ => filter_row(img.row(y), above, bpp, dst, &mut scratch),
-                };
-            }
-            let (deflated, adler) = deflate(&filtered, y1 == img.height)?;
-            Ok((deflated, adler, filtered.len()))
-        })
-        .collect();
+    let encode_slice = |y0: usize| -> Result<EncodedSlice> {
+        let y1 = (y0 + rows_per_slice).min(img.height);
+        let mut filtered = vec![0u8; (y1 - y0) * stride];
+        let mut scratch = vec![0u8; row_len];
+        let mut kind = 0;
+        for (y, dst) in (y0..y1).zip(filtered.chunks_exact_mut(stride)) {
+            let above = if y == 0 { None } else { Some(img.row(y - 1)) };
+            kind = match above {
+                Some(above) if !(y - y0).is_multiple_of(choice_rows) => apply_filter(kind, img.row(y), above, bpp, dst),
+                _ => filter_row(img.row(y), above, bpp, dst, &mut scratch),
+            };
+        }
+        let (deflated, adler) = deflate(&filtered, y1 == img.height)?;
+        Ok((deflated, adler, filtered.len()))
+    };
+    // The calling thread starts on the first slice; pool threads take the others as they wake.
+    let mut parts: Vec<Option<Result<EncodedSlice>>> = starts.iter().map(|_| None).collect();
+    crate::parallel::share_chunks_mut(&mut parts, 1, |i, part| part[0] = Some(encode_slice(starts[i])));
+    let parts = parts.into_iter().map(|part| part.expect("every slice was encoded"));
 
-    let mut deflated = Vec::with_capacity(parts.len());
+    let mut deflated = Vec::with_capacity(starts.len());
     let mut adler = 1u32;
     for part in parts {
         let (part_deflated, part_adler, len) = part?;

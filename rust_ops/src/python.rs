@@ -345,12 +345,11 @@ pub mod _ops {
         let (h, w, c, _) = image_shape(img.shape())?;
         let data = contiguous(img.as_array());
         let slice = data.as_slice().expect("standard layout is contiguous");
+        // The encoder shares its slices with the pool itself (`parallel::share_tasks`).
         let encoded = py
             .detach(|| {
-                crate::parallel::run(|| {
-                    let view = ImageView::new(slice, h, w, c)?;
-                    crate::png_codec::encode_png(view, fast, &pairs)
-                })
+                let view = ImageView::new(slice, h, w, c)?;
+                crate::png_codec::encode_png(view, fast, &pairs)
             })
             .map_err(to_py_err)?;
         Ok(pyo3::types::PyBytes::new(py, &encoded))
