@@ -4,7 +4,6 @@
 //! channels a missing alpha reads as ONE (opaque), and a single-channel image
 //! supplies its one channel for R, G and B. DISCARD drops that output channel;
 //! the remaining outputs keep their r, g, b, a order and must number 1, 3 or 4.
-use rayon::prelude::*;
 
 use crate::error::{OpsError, Result};
 use crate::image::{Image, ImageView, Sample};
@@ -103,7 +102,11 @@ pub fn channels_into<T: Sample>(src: ImageView<'_, T>, sources: &[ChannelSource;
         }
     };
     if crate::parallel::worth_parallel(std::mem::size_of_val(dst)) {
-        dst.par_chunks_mut(out_row * ROWS_PER_TASK).zip(src.data.par_chunks(in_row * ROWS_PER_TASK)).for_each(work);
+        let (out_part, in_part) = (out_row * ROWS_PER_TASK, in_row * ROWS_PER_TASK);
+        crate::parallel::share_chunks_mut(dst, out_part, |i, d| {
+            let rows = d.len() / out_row;
+            work((d, &src.data[i * in_part..][..rows * in_row]));
+        });
     } else {
         work((dst, src.data));
     }

@@ -4,6 +4,7 @@ use rayon::prelude::*;
 
 use crate::error::{OpsError, Result};
 use crate::image::{Image, ImageView};
+use crate::parallel::share_chunks_mut;
 use crate::simd::multiversion;
 
 /// Samples per parallel work item: big enough to amortise scheduling.
@@ -38,6 +39,11 @@ multiversion! {
     }
 }
 
+/// The part of `src` that chunk `index` of an output cut into `PARALLEL_CHUNK`s reads.
+fn source_chunk<T>(src: &[T], index: usize, len: usize) -> &[T] {
+    &src[index * PARALLEL_CHUNK..][..len]
+}
+
 /// `255 − x` (u8) or `1 − x` (f32) on colour channels.
 pub fn invert_u8(src: ImageView<'_, u8>, include_alpha: bool) -> Image<u8> {
     let mut out = vec![0u8; src.data.len()];
@@ -51,9 +57,7 @@ pub fn invert_u8_into(src: ImageView<'_, u8>, include_alpha: bool, dst: &mut [u8
     // 255 − x is x XOR 0xFF for bytes.
     let flip = mask.map(|m| if m { 0xFF } else { 0 });
     if crate::parallel::worth_parallel(dst.len()) {
-        dst.par_chunks_mut(PARALLEL_CHUNK)
-            .zip(src.data.par_chunks(PARALLEL_CHUNK))
-            .for_each(|(d, s)| invert_u8_chunk(s, d, &flip));
+        share_chunks_mut(dst, PARALLEL_CHUNK, |i, d| invert_u8_chunk(source_chunk(src.data, i, d.len()), d, &flip));
     } else {
         invert_u8_chunk(src.data, dst, &flip);
     }
@@ -68,15 +72,15 @@ pub fn invert_f32(src: ImageView<'_, f32>, include_alpha: bool) -> Image<f32> {
 /// `invert_f32` into `dst` (as long as the image); on the pool when large.
 pub fn invert_f32_into(src: ImageView<'_, f32>, include_alpha: bool, dst: &mut [f32]) {
     let mask = lane_mask(src.channels, include_alpha);
-    let chunk = |(d, s): (&mut [f32], &[f32])| {
+    let chunk = |d: &mut [f32], s: &[f32]| {
         for (i, (o, &x)) in d.iter_mut().zip(s).enumerate() {
             *o = if mask[i % BLOCK] { 1.0 - x } else { x };
         }
     };
     if crate::parallel::worth_parallel(dst.len() * 4) {
-        dst.par_chunks_mut(PARALLEL_CHUNK).zip(src.data.par_chunks(PARALLEL_CHUNK)).for_each(chunk);
+        share_chunks_mut(dst, PARALLEL_CHUNK, |i, d| chunk(d, source_chunk(src.data, i, d.len())));
     } else {
-        dst.chunks_mut(PARALLEL_CHUNK).zip(src.data.chunks(PARALLEL_CHUNK)).for_each(chunk);
+        dst.chunks_mut(PARALLEL_CHUNK).zip(src.data.chunks(PARALLEL_CHUNK)).for_each(|(d, s)| chunk(d, s));
     }
 }
 

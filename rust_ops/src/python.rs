@@ -110,28 +110,23 @@ macro_rules! with_image {
 /// Where a kernel's body runs (see `with_output!`).
 #[derive(Clone, Copy, PartialEq)]
 enum Placement {
-    /// On the pool when the output is large (a small copy costs less than
-    /// handing it to the pool), else on the calling thread.
-    BySize,
-    /// On the pool (kernels that compute rather than copy).
+    /// On the pool (kernels that compute rather than copy, with rayon iterators).
     Pool,
-    /// On the calling thread: the kernel hands work to the pool itself.
+    /// On the calling thread: the kernel shares large work with the pool
+    /// itself (`parallel::share_tasks`) or is too short to hand over.
     Caller,
 }
 
 /// Runs a kernel that writes straight into a new numpy array: `$shape`
 /// (evaluated with `$view` bound, GIL held) gives the output's
 /// `Result<(height, width, channels)>`; `$body` fills `$dst` with the GIL
-/// released, placed as the first argument says (`Placement::BySize` if none).
+/// released, on the pool with `pool`, else on the calling thread.
 macro_rules! with_output {
     ($py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {
-        with_output!(@any Placement::BySize, $py, $img, |$view| $shape, |$dst| $body)
+        with_output!(@any Placement::Caller, $py, $img, |$view| $shape, |$dst| $body)
     };
     (pool, $py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {
         with_output!(@any Placement::Pool, $py, $img, |$view| $shape, |$dst| $body)
-    };
-    (caller, $py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {
-        with_output!(@any Placement::Caller, $py, $img, |$view| $shape, |$dst| $body)
     };
     (@any $pool:expr, $py:expr, $img:expr, |$view:ident| $shape:expr, |$dst:ident| $body:expr) => {{
         let py: Python<'_> = $py;
@@ -163,12 +158,7 @@ macro_rules! with_output {
             // SAFETY: `out` owns `len` contiguous elements at `ptr`, alive while
             // we hold it, and nothing else touches them until we return.
             let $dst: &mut [$t] = unsafe { std::slice::from_raw_parts_mut(ptr as *mut $t, len) };
-            let on_pool = match $pool {
-                Placement::Pool => true,
-                Placement::BySize => crate::parallel::worth_parallel(std::mem::size_of_val($dst)),
-                Placement::Caller => false,
-            };
-            if on_pool {
+            if $pool == Placement::Pool {
                 crate::parallel::run(|| $body)
             } else {
                 $body
@@ -306,7 +296,6 @@ pub mod _ops {
         })?;
         // `rescale_into` puts the filtered paths on the pool; area halving starts here.
         with_output!(
-            caller,
             py,
             img,
             |view| crate::resize::rescale_shape(view.channels, width, height, mode),
