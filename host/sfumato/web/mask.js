@@ -92,14 +92,23 @@ export class MaskPainter {
 
   #dab(from, to) {
     const context = this.context;
+    const colour = this.erasing ? "#000" : "#fff";
     context.globalCompositeOperation = "source-over";
-    context.strokeStyle = this.erasing ? "#000" : "#fff";
-    context.lineWidth = this.brushSize;
-    context.lineCap = "round";
+    // A click or tap is a zero-length segment, which canvas prunes before stroking
+    // (newer Chromium follows the spec here): the brush's disc is filled on its own.
+    context.fillStyle = colour;
     context.beginPath();
-    context.moveTo(from.x, from.y);
-    context.lineTo(to.x, to.y);
-    context.stroke();
+    context.arc(to.x, to.y, this.brushSize / 2, 0, 2 * Math.PI);
+    context.fill();
+    if (from.x !== to.x || from.y !== to.y) {
+      context.strokeStyle = colour;
+      context.lineWidth = this.brushSize;
+      context.lineCap = "round";
+      context.beginPath();
+      context.moveTo(from.x, from.y);
+      context.lineTo(to.x, to.y);
+      context.stroke();
+    }
     if (!this.erasing) this.painted = true;
     this.#changed();
   }
