@@ -157,27 +157,17 @@ fn resize_region_into<T: ResizeSample>(
             return Ok(());
         }
     }
-    crate::parallel::run(|| filter_into(src, width, height, crop, whole, filter, dst))
-}
-
-/// The filtered paths of `resize_region_into`, on the pool.
-fn filter_into<T: ResizeSample>(
-    src: ImageView<'_, T>,
-    width: usize,
-    height: usize,
-    crop: (f64, f64, f64, f64),
-    whole: bool,
-    filter: Filter,
-    dst: &mut [T],
-) -> Result<()> {
-    // Whole-factor upscales in fixed point, 8-bit only, where it is the faster path.
-    if whole && width.is_multiple_of(src.width) && height.is_multiple_of(src.height) {
-        let (kx, ky) = (width / src.width, height / src.height);
-        if crate::upscale::is_faster(filter, kx, ky, src.channels) && T::upscale_whole(src, kx, ky, filter, dst) {
-            return Ok(());
+    // The filtered paths run on the pool.
+    crate::parallel::run(|| {
+        // Whole-factor upscales in fixed point, 8-bit only, where it is the faster path.
+        if whole && width.is_multiple_of(src.width) && height.is_multiple_of(src.height) {
+            let (kx, ky) = (width / src.width, height / src.height);
+            if crate::upscale::is_faster(filter, kx, ky, src.channels) && T::upscale_whole(src, kx, ky, filter, dst) {
+                return Ok(());
+            }
         }
-    }
-    convolve_into(src, width, height, crop, filter, dst)
+        convolve_into(src, width, height, crop, filter, dst)
+    })
 }
 
 /// The general path: fast_image_resize's convolution of the `crop` region
