@@ -214,6 +214,26 @@ mod tests {
     }
 
     #[test]
+    fn callers_on_many_threads_each_get_their_own_tasks() {
+        std::thread::scope(|scope| {
+            for caller in 0..6u32 {
+                scope.spawn(move || {
+                    for round in 0..50u32 {
+                        let mut data = vec![0u32; 4099];
+                        share_chunks_mut(&mut data, 97, |i, chunk| {
+                            for (j, v) in chunk.iter_mut().enumerate() {
+                                *v = caller * 1_000_000 + round * 10_000 + (i * 97 + j) as u32;
+                            }
+                        });
+                        let want = (0..4099u32).map(|k| caller * 1_000_000 + round * 10_000 + k);
+                        assert!(data.iter().copied().eq(want), "caller {caller} round {round}");
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
     fn helpers_share_slow_tasks() {
         // Tasks long enough for a pool thread to wake and take some.
         let threads: Vec<AtomicUsize> = (0..2).map(|_| AtomicUsize::new(0)).collect();

@@ -175,3 +175,27 @@ def test_fast_png_stays_lossless_and_near_the_adaptive_size():
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG", compress_level=9)
     assert len(fast) <= 1.5 * len(buf.getvalue())
+
+
+def test_kernels_that_start_on_the_calling_thread_stay_exact_under_concurrent_calls(rng):
+    """Area halving, large copies and PNG encoding share their work with the pool from the
+    calling thread; many callers at once (each with its own image) must get their own exact
+    results, checked against numpy and Pillow."""
+    import concurrent.futures
+
+    images = [rng.integers(0, 256, size=(1024, 768, 4), dtype=np.uint8) for _ in range(4)]
+
+    def run(index: int) -> bool:
+        img = images[index % len(images)]
+        checks = [
+            np.array_equal(_ops.rescale(img, 384, 512, 0, "area"), block_means(img, 2, 2)),
+            np.array_equal(_ops.invert(img, include_alpha=True), 255 - img),  # 3 MiB: shared with the pool
+            np.array_equal(_ops.channels(img, [2, 1, 0, 3]), img[..., [2, 1, 0, 3]]),
+            np.array_equal(_ops.crop(img, 10, 20, 700, 900), img[10:910, 20:720]),
+        ]
+        with Image.open(io.BytesIO(_ops.encode_png(img[..., :3], fast=index % 2 == 0))) as decoded:
+            checks.append(np.array_equal(np.asarray(decoded), img[..., :3]))
+        return all(checks)
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert all(pool.map(run, range(18)))
