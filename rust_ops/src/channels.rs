@@ -81,7 +81,7 @@ pub fn channels<T: Sample>(src: ImageView<'_, T>, sources: &[ChannelSource; 4]) 
     Ok(out)
 }
 
-/// `channels` into `dst` (height × width × output channels); on the pool when large.
+/// `channels` into `dst` (height × width × output channels); shared with the pool when large.
 pub fn channels_into<T: Sample>(src: ImageView<'_, T>, sources: &[ChannelSource; 4], dst: &mut [T]) -> Result<()> {
     let out_channels = output_channels(sources)?;
     let picks: Vec<Pick<T>> = sources.iter().filter_map(|s| resolve(*s, src.channels)).collect();

@@ -1,6 +1,8 @@
 //! The crate's rayon pool: sized to the machine, resizable with
-//! `set_num_threads`. Kernels use ordinary rayon iterators; callers run them
-//! inside `run` so they land on this pool rather than rayon's global one.
+//! `set_num_threads`. Kernels of a millisecond or more use ordinary rayon
+//! iterators, and callers run them inside `run` so they land on this pool
+//! rather than rayon's global one; shorter kernels split their work with
+//! `share_tasks`, which starts on the calling thread.
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -46,12 +48,12 @@ pub fn run<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     current().install(work)
 }
 
-/// Output bytes from which the copy-like kernels (invert, channels, crop) split
-/// their work over the pool; below it they run on the calling thread, since
-/// handing the work to the pool costs more than the copy.
+/// Output bytes from which the copy-like kernels (invert, channels) share
+/// their work with the pool; below it they run on the calling thread alone,
+/// since even asking a pool thread to help costs more than the copy.
 pub const PARALLEL_MIN_BYTES: usize = 1 << 21;
 
-/// Whether a copy-like kernel writing `bytes` should run on the pool.
+/// Whether a copy-like kernel writing `bytes` should share it with the pool.
 pub fn worth_parallel(bytes: usize) -> bool {
     bytes >= PARALLEL_MIN_BYTES
 }

@@ -51,7 +51,7 @@ pub fn invert_u8(src: ImageView<'_, u8>, include_alpha: bool) -> Image<u8> {
     Image { data: out, height: src.height, width: src.width, channels: src.channels }
 }
 
-/// `invert_u8` into `dst` (as long as the image); on the pool when large.
+/// `invert_u8` into `dst` (as long as the image); shared with the pool when large.
 pub fn invert_u8_into(src: ImageView<'_, u8>, include_alpha: bool, dst: &mut [u8]) {
     let mask = lane_mask(src.channels, include_alpha);
     // 255 − x is x XOR 0xFF for bytes.
@@ -69,7 +69,7 @@ pub fn invert_f32(src: ImageView<'_, f32>, include_alpha: bool) -> Image<f32> {
     Image { data: out, height: src.height, width: src.width, channels: src.channels }
 }
 
-/// `invert_f32` into `dst` (as long as the image); on the pool when large.
+/// `invert_f32` into `dst` (as long as the image); shared with the pool when large.
 pub fn invert_f32_into(src: ImageView<'_, f32>, include_alpha: bool, dst: &mut [f32]) {
     let mask = lane_mask(src.channels, include_alpha);
     let chunk = |d: &mut [f32], s: &[f32]| {
