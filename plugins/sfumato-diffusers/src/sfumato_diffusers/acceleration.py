@@ -81,6 +81,10 @@ class Acceleration:
         self._fused_processors = dict(unet.attn_processors)
         report("fused QKV projections (UNet and VAE attention)")
 
+    def saved_processors(self) -> list[Any]:
+        """The attention processors ``for_loras`` swaps in and out (none unless QKV is fused)."""
+        return [*(self._plain_processors or {}).values(), *(self._fused_processors or {}).values()]
+
     @contextlib.contextmanager
     def for_loras(self, active: bool) -> Iterator[None]:
         """LoRA adapters wrap ``to_q``/``to_k``/``to_v``, which the fused processors bypass: while a

@@ -20,6 +20,7 @@ from sfumato.records import SamplerSpec, resolve
 
 from sfumato_diffusers import hires
 from sfumato_diffusers.acceleration import Acceleration
+from sfumato_diffusers.call_overhead import attention_processors, pin_placement, sign_attention_processors
 from sfumato_diffusers.clip_guidance import TINY_CLIP, ClipGuide, build_tiny_clip
 from sfumato_diffusers import outputs as engine_outputs
 from sfumato_diffusers.engine_checks import check_job
@@ -245,9 +246,14 @@ class DiffusersEngine(Engine):
         )
         # The filter runs the checker once, after sampling; left in the pipelines it would run again
         # inside each call and black out flagged images even in "flag" mode.
-        for view in (pipe, self._text2img, self._img2img, self._inpaint):
-            if view is not None and getattr(view, "safety_checker", None) is not None:
+        views = [view for view in (pipe, self._text2img, self._img2img, self._inpaint) if view is not None]
+        for view in views:
+            if getattr(view, "safety_checker", None) is not None:
                 view.safety_checker = None
+        if self.options.cpu_offload == "off":  # offload hooks move the models per call: diffusers must look
+            pin_placement(views)
+        models = [module for module in pipe.components.values() if isinstance(module, torch.nn.Module)]
+        sign_attention_processors(attention_processors(models) + self._acceleration.saved_processors())
         # "batched" (the default) is the fast mode; only "sequential" trades speed for results that are
         # byte-identical however requests were batched (docs/diffusers.md, batch_mode).
         self._sequential = self.options.batch_mode == "sequential"
