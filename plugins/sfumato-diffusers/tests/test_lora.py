@@ -136,3 +136,17 @@ def test_a_lora_loaded_while_another_model_loads_gets_real_weights(engine, lora_
         release.set()
         loader.join()
     assert np.array_equal(styled, expected)
+
+
+def test_a_text_encoder_lora_changes_the_prompt_encoding(engine):
+    """The prompt is encoded while the request's adapters are on, so text-encoder LoRAs take effect."""
+    _, suffixes = TENSOR_TARGETS["LORA_TEXT_ENCODER"]
+    rng = np.random.default_rng(5)
+    tensors = []
+    for _, linear in lora_projections(engine.pipe.text_encoder, suffixes):
+        tensors.append(rng.normal(0, 0.5, (2, linear.in_features)).astype(np.float32))
+        tensors.append(rng.normal(0, 0.5, (linear.out_features, 2)).astype(np.float32))
+    lora = LoraInput(weight=1.0, target="LORA_TEXT_ENCODER", tensors=tuple(tensors))
+    base = one(engine)
+    assert not np.array_equal(one(engine, loras=[lora]), base)
+    assert np.array_equal(one(engine), base)

@@ -316,12 +316,6 @@ class DiffusersEngine(Engine):
         cancel.raise_if_cancelled()
         job = tasks[0].job
         self._encoder.check_vocabulary(job.prompt + job.negative_prompt)
-        items = [self._prepare(task) for task in tasks]
-        if job.requested_type in engine_outputs.PROMPT_ONLY:
-            return [self._prompt_output(item) for item in items]
-        runs = self._runs(items)
-        counter = StepCounter(progress, phases=len(runs) * self._phases(job))
-        counter.board = BatchPreviews([item.task for item in items], self._xl)
         pixels: dict[int, np.ndarray] = {}
         latents: dict[int, torch.Tensor] = {}
         with (
@@ -329,6 +323,13 @@ class DiffusersEngine(Engine):
             self._loras.active(job.loras),
             circular_padding([self.pipe.unet, self.pipe.vae], job.tiling),
         ):
+            # Prompts are encoded with the request's adapters on: a LoRA may patch the text encoder too.
+            items = [self._prepare(task) for task in tasks]
+            if job.requested_type in engine_outputs.PROMPT_ONLY:
+                return [self._prompt_output(item) for item in items]
+            runs = self._runs(items)
+            counter = StepCounter(progress, phases=len(runs) * self._phases(job))
+            counter.board = BatchPreviews([item.task for item in items], self._xl)
             for run in runs:
                 cancel.raise_if_cancelled()
                 self._final_latents = None
