@@ -51,14 +51,20 @@ def test_several_loras_stack_with_their_weights(engine, lora_files):
     assert not np.array_equal(both, half_b)
 
 
-def test_the_tensor_form_maps_pairs_onto_attention_projections(engine):
-    _, suffixes = TENSOR_TARGETS["LORA_UNET"]
-    rng = np.random.default_rng(3)
+def _tensor_lora(module, target: str, seed: int) -> LoraInput:
+    """A rank-2 LoRA in the tensor form: a (down, up) pair for each of ``target``'s projections."""
+    _, suffixes = TENSOR_TARGETS[target]
+    rng = np.random.default_rng(seed)
     tensors = []
-    for _, linear in lora_projections(engine.pipe.unet, suffixes):
+    for _, linear in lora_projections(module, suffixes):
         tensors.append(rng.normal(0, 0.5, (2, linear.in_features)).astype(np.float32))
         tensors.append(rng.normal(0, 0.5, (linear.out_features, 2)).astype(np.float32))
-    lora = LoraInput(weight=1.0, target="LORA_UNET", tensors=tuple(tensors))
+    return LoraInput(weight=1.0, target=target, tensors=tuple(tensors))
+
+
+def test_the_tensor_form_maps_pairs_onto_attention_projections(engine):
+    lora = _tensor_lora(engine.pipe.unet, "LORA_UNET", seed=3)
+    tensors = lora.tensors
     base = one(engine)
     assert not np.array_equal(one(engine, loras=[lora]), base)
     assert np.array_equal(one(engine), base)
@@ -140,13 +146,7 @@ def test_a_lora_loaded_while_another_model_loads_gets_real_weights(engine, lora_
 
 def test_a_text_encoder_lora_changes_the_prompt_encoding(engine):
     """The prompt is encoded while the request's adapters are on, so text-encoder LoRAs take effect."""
-    _, suffixes = TENSOR_TARGETS["LORA_TEXT_ENCODER"]
-    rng = np.random.default_rng(5)
-    tensors = []
-    for _, linear in lora_projections(engine.pipe.text_encoder, suffixes):
-        tensors.append(rng.normal(0, 0.5, (2, linear.in_features)).astype(np.float32))
-        tensors.append(rng.normal(0, 0.5, (linear.out_features, 2)).astype(np.float32))
-    lora = LoraInput(weight=1.0, target="LORA_TEXT_ENCODER", tensors=tuple(tensors))
+    lora = _tensor_lora(engine.pipe.text_encoder, "LORA_TEXT_ENCODER", seed=5)
     base = one(engine)
     assert not np.array_equal(one(engine, loras=[lora]), base)
     assert np.array_equal(one(engine), base)
