@@ -237,6 +237,7 @@ class DiffusersEngine(Engine):
             [pipe.text_encoder, getattr(pipe, "text_encoder_2", None)],
             xl=self._xl,
             max_windows=self.options.max_prompt_chunks,
+            cache_size=self.options.prompt_cache_size,
         )
         self._loras = LoraAdapters(pipe, self.options.lora_cache_size)
         self._safety = SafetyFilter(
@@ -361,13 +362,14 @@ class DiffusersEngine(Engine):
 
     def _prepare(self, task: ImageTask) -> _Item:
         job = task.job
-        positive = self._encoder.encode(job.prompt)
-        negative = self._encoder.encode(job.negative_prompt, which="negative")
+        reuse = not job.loras  # adapters may change the text encoder: no cached encodings then
+        positive = self._encoder.encode(job.prompt, reuse=reuse)
+        negative = self._encoder.encode(job.negative_prompt, which="negative", reuse=reuse)
         # Positive and negative embeddings must be the same length for CFG.
         windows = max(positive.length, negative.length) // self._encoder.tokenizers[0].model_max_length
         if positive.length != negative.length:
-            positive = self._encoder.encode(job.prompt, min_windows=windows)
-            negative = self._encoder.encode(job.negative_prompt, min_windows=windows, which="negative")
+            positive = self._encoder.encode(job.prompt, min_windows=windows, reuse=reuse)
+            negative = self._encoder.encode(job.negative_prompt, min_windows=windows, which="negative", reuse=reuse)
         if self._xl and not job.negative_prompt and self.pipe.config.get("force_zeros_for_empty_prompt"):
             negative = Conditioning(
                 torch.zeros_like(negative.embeds),

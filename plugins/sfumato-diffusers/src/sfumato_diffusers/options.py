@@ -34,6 +34,7 @@ class EngineOptions:
     batch_mode: str = "batched"
     hires_strength: float = 0.55
     max_prompt_chunks: int = 8
+    prompt_cache_size: int = 32  # prompt encodings kept for reuse (LRU); 0 = off (sfumato_diffusers.prompts)
     cpu_threads: int = 0  # torch intra-op threads; 0 = auto (sfumato_diffusers.threads)
     native_size: int | None = None  # override for single files whose size cannot be read
     prediction_type: str | None = None  # "epsilon" / "v_prediction" for single files
@@ -132,9 +133,10 @@ def parse_options(raw: Mapping[str, Any]) -> EngineOptions:
             values[key] = _choice(key, value, VAE_DTYPES)
         elif key in ("attention_slicing", "vae_tiling", "channels_last", "fuse_qkv"):
             values[key] = _flag(key, value)
-        elif key == "cpu_threads":
+        elif key in ("cpu_threads", "prompt_cache_size"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"options.cpu_threads must be 0 (auto) or a positive integer, got {value!r}")
+                meaning = "auto" if key == "cpu_threads" else "off"
+                raise ValueError(f"options.{key} must be 0 ({meaning}) or a positive integer, got {value!r}")
             values[key] = value
         elif key in ("lora_cache_size", "max_prompt_chunks", "native_size", "clip_cutouts",
                      "clip_max_cutouts"):

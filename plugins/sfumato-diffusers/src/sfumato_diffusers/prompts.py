@@ -15,13 +15,20 @@ fragment's first-window pooled output.
 A token fragment (``WeightedText.tokens``, from ``prompt.tokens``) skips the tokenizer:
 its ids go into the windows as they are (a leading BOS and trailing EOS are dropped,
 since every window gets its own).
+
+Fragment encodings are kept for reuse (LRU, ``prompt_cache_size``): the empty negative
+prompt, and a prompt sent again with other seeds, cost one text-encoder pass per window
+each time otherwise. Requests with LoRAs neither read nor fill the cache, since their
+adapters may change the text encoder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -44,12 +51,18 @@ class Conditioning:
 class PromptEncoder:
     """Encodes weighted fragments with one (SD) or two (SDXL) tokenizer/encoder pairs."""
 
-    def __init__(self, tokenizers: Sequence, encoders: Sequence, xl: bool, max_windows: int) -> None:
+    def __init__(
+        self, tokenizers: Sequence, encoders: Sequence, xl: bool, max_windows: int, cache_size: int = 0
+    ) -> None:
         self.tokenizers = [t for t in tokenizers if t is not None]
         self.encoders = [e for e in encoders if e is not None]
         self.xl = xl
         self.max_windows = max_windows
         self.window_tokens = self.tokenizers[0].model_max_length - 2
+        self.cache_size = cache_size
+        self.cache_hits = 0
+        self._cache: OrderedDict[Hashable, tuple[torch.Tensor, torch.Tensor | None]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def max_tokens(self) -> int:
@@ -124,7 +137,11 @@ class PromptEncoder:
                 )
 
     @torch.no_grad()
-    def encode(self, fragments: Sequence[WeightedText], min_windows: int = 1, which: str = "positive") -> Conditioning:
+    def encode(
+        self, fragments: Sequence[WeightedText], min_windows: int = 1, which: str = "positive", reuse: bool = True
+    ) -> Conditioning:
+        """``reuse``: whether encodings may come from (and go to) the cache; False while adapters
+        that may touch the text encoder are on."""
         self.check_length(fragments, which)
         parts = [f for f in fragments if f.weight != 0] or [WeightedText("", 1.0)]
         windows = max([min_windows] + [self.count_windows(f) for f in parts])
@@ -132,7 +149,7 @@ class PromptEncoder:
         embeds: torch.Tensor | None = None
         pooled: torch.Tensor | None = None
         for fragment in parts:
-            e, p = self._encode_fragment(fragment, windows)
+            e, p = self._encoded(fragment, windows, reuse)
             share = fragment.weight / total
             embeds = e * share if embeds is None else embeds + e * share
             if p is not None:
@@ -142,11 +159,34 @@ class PromptEncoder:
         if strength != 1.0:
             # The mean weight scales the prompt's departure from the empty prompt, so a lone
             # fragment's weight matters (0.5 = halfway to no prompt, 1.5 = 50 % beyond it).
-            empty, empty_pooled = self._encode_fragment(WeightedText("", 1.0), windows)
+            empty, empty_pooled = self._encoded(WeightedText("", 1.0), windows, reuse)
             embeds = empty + strength * (embeds - empty)
             if pooled is not None and empty_pooled is not None:
                 pooled = empty_pooled + strength * (pooled - empty_pooled)
         return Conditioning(embeds, pooled)
+
+    def _encoded(self, fragment: WeightedText, windows: int, reuse: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The fragment's encoding, from the cache when allowed. Cached tensors are shared: callers
+        build new tensors from them and never write into them."""
+        if not reuse or self.cache_size <= 0:
+            return self._encode_fragment(fragment, windows)
+        key = (fragment.text, None if fragment.tokens is None else tuple(fragment.tokens), windows)
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.cache_hits += 1
+                return cached
+        encoded = self._encode_fragment(fragment, windows)
+        with self._cache_lock:
+            self._cache[key] = encoded
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return encoded
+
+    @property
+    def cached(self) -> int:
+        return len(self._cache)
 
     def _encode_fragment(self, fragment: WeightedText, windows: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         per_encoder: list[torch.Tensor] = []
