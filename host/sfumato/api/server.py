@@ -188,6 +188,9 @@ def build_server(app: Any, settings: Settings) -> uvicorn.Server:
         http=protocol,
         ws="none",
         timeout_keep_alive=server.keepalive_timeout_seconds,  # type: ignore[arg-type]  # uvicorn's hint says int; it is a delay
+        # The guard answers an oversized head (431); h11's own buffer limit (16 KiB) must not answer
+        # first with a bare 400 when the head arrives in small reads.
+        h11_max_incomplete_event_size=server.max_header_bytes + 1024,
         timeout_graceful_shutdown=int(settings.jobs.shutdown_grace_seconds) + 5,
         # Records go to the root logger (sfumato.logs), not uvicorn's own handlers.
         log_config=None,
