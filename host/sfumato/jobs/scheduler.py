@@ -31,6 +31,11 @@ from sfumato.metrics import Metrics
 
 log = logging.getLogger("sfumato.scheduler")
 
+# After a batch that served several jobs, their clients send their next requests one by one (a few
+# ms apart on one host, a network round trip apart elsewhere). For this long after such a batch, a
+# lone job waits up to batch_window_ms for the others; the most it costs a truly lone job is that wait.
+CLIENTS_RETURN_SECONDS = 0.5
+
 
 @dataclass
 class _Pending:
@@ -64,6 +69,8 @@ class Worker(threading.Thread):
         self.current: list[JobState] = []
         self.task_states: list[JobState] = []
         self.stopping = False
+        self.last_batch_jobs = 0  # jobs the previous batch served, and when it ended (monotonic)
+        self.last_batch_ended = 0.0
         # Its own wake-up on the scheduler's one lock: a job for one engine wakes only that engine's
         # thread, not every worker (each woken thread would take the GIL from the event loop for nothing).
         self.wakeup = threading.Condition(scheduler.lock)
@@ -107,7 +114,9 @@ class Worker(threading.Thread):
             if batch is None:
                 return
             slot, tasks = batch
+            jobs = len(self.current)
             self._run_batch(slot, tasks)
+            self.last_batch_jobs, self.last_batch_ended = jobs, time.monotonic()
 
     def _next_batch(self) -> tuple[EngineSlot, list[ImageTask]] | None:
         condition = self.wakeup
@@ -124,7 +133,7 @@ class Worker(threading.Thread):
             limit = head.slot.config.max_batch_size
             window = self.scheduler.batch_window
             # Under load, wait a few ms for compatible work to fill the batch; idle: start at once.
-            if window > 0 and len(self.pending) > 1 and self._available(head) < limit:
+            if window > 0 and (len(self.pending) > 1 or self._clients_returning()) and self._available(head) < limit:
                 deadline = time.monotonic() + window
                 while self._available(head) < limit and not self.stopping:
                     remaining = deadline - time.monotonic()
@@ -149,6 +158,11 @@ class Worker(threading.Thread):
             self.current = list(dict.fromkeys(self.task_states))
             self.scheduler._announce_positions(self)
             return head.slot, tasks
+
+    def _clients_returning(self) -> bool:
+        """Whether the work just queued is likely the first of several clients coming back from a
+        batch that answered them all: then a lone job is not a sign of an idle server."""
+        return self.last_batch_jobs > 1 and time.monotonic() - self.last_batch_ended < CLIENTS_RETURN_SECONDS
 
     def _available(self, head: _Pending) -> int:
         return sum(
