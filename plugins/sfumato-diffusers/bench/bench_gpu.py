@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     def engine_with(options: dict) -> DiffusersEngine:
         engine = DiffusersEngine(
             EngineConfig(id="bench", kind="diffusers", model=str(folder),
-                         options={"dtype": str(dtype).removeprefix("torch."),
+                         # No prompt reuse: every call encodes its prompt, as the bare pipeline does.
+                         options={"dtype": str(dtype).removeprefix("torch."), "prompt_cache_size": 0,
                                   **({"cpu_threads": torch.get_num_threads()} if not cuda else {}), **options}),
             EngineServices(samplers=specs, cache_dir=str(workdir)),
         )
