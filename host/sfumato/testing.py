@@ -138,6 +138,28 @@ def start_server(
     ``test_controls`` enables the test-only extension parameters (delays, fault
     injection) that a production server refuses.
     """
+    # A port found free can be taken (an outgoing connection's ephemeral port) before the server
+    # binds it; the server then says so and exits with 2: try again on new ports.
+    attempts_left = PORT_ATTEMPTS
+    while True:
+        server = _launch(tmp_dir, config, plugins, env, api_key, test_controls, queue)
+        try:
+            return _wait_until_up(server, "/readyz" if wait_ready else "/healthz", timeout)
+        except _PortTaken:
+            attempts_left -= 1
+            if not attempts_left:
+                raise RuntimeError(f"sfumato serve found its ports taken {PORT_ATTEMPTS} times:\n{server.log()}") from None
+
+
+PORT_ATTEMPTS = 3
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _launch(tmp_dir: Path, config: str | None, plugins: list[str] | None, env: dict[str, str] | None,
+            api_key: str | None, test_controls: bool, queue: str | None) -> RunningServer:
     port = free_port()
     command = [sys.executable, "-m", "sfumato", "serve", "--strict", "--host", "127.0.0.1", "--port", str(port)]
     if queue is not None:  # an API replica: engines run in workers on that backbone
@@ -159,12 +181,17 @@ def start_server(
     log_path = tmp_dir / f"server-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
-    server = RunningServer(f"http://127.0.0.1:{port}", process, log_path, api_key,
-                           grpc_target=f"127.0.0.1:{environment['SFUMATO_GRPC_PORT']}")
+    return RunningServer(f"http://127.0.0.1:{port}", process, log_path, api_key,
+                         grpc_target=f"127.0.0.1:{environment['SFUMATO_GRPC_PORT']}")
+
+
+def _wait_until_up(server: RunningServer, probe: str, timeout: float) -> RunningServer:
+    process = server.process
     deadline = time.monotonic() + timeout
-    probe = "/readyz" if wait_ready else "/healthz"
     while True:
         if process.poll() is not None:
+            if process.returncode == 2 and "cannot listen" in server.log():
+                raise _PortTaken
             raise RuntimeError(f"sfumato serve exited with {process.returncode}:\n{server.log()}")
         try:
             if httpx.get(server.url + probe, timeout=2.0).status_code == 200:
