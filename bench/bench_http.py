@@ -8,6 +8,7 @@ encoder's own time ≤ 2× the trivial route's latency. Run: ``make bench`` or
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import sys
@@ -20,6 +21,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.http_load import run_load  # noqa: E402
+from bench.raw_http import RawClient  # noqa: E402
 from sfumato.builtin.test_pattern_engine import render  # noqa: E402
 from sfumato.images import encode_png  # noqa: E402
 from sfumato.jobs.job import GenerationJob, ImageTask, SamplerSettings, WeightedText  # noqa: E402
@@ -27,6 +29,7 @@ from sfumato.testing import RequestBuilder, start_server  # noqa: E402
 from tests.api.conftest import TEST_PATTERN_CONFIG  # noqa: E402
 
 BODY = RequestBuilder().prompt("benchmark").size(512, 512).seeds(1).steps(1).build()
+BODY_BYTES = json.dumps(BODY).encode()
 
 
 def png_size_hint() -> bytes:
@@ -120,6 +123,48 @@ def overhead_rounds(url: str, rounds: int) -> None:
           f"(min {min(mean_ratios):.2f}, max {max(mean_ratios):.2f})")
 
 
+def client_share_rounds(url: str, rounds: int) -> None:
+    """The overhead row split into the server's part and the HTTP client's part.
+
+    Per round, alternating: the trivial route and Generate 512² through a raw-socket client
+    (``bench/raw_http.py``, which only moves bytes) and through httpx. The raw figures are
+    the server's own overhead; httpx's minus raw's is what the client library spends on the
+    same exchange, which the issue's row counts as overhead too."""
+    server_ratios, raw_overheads, raw_floors, client_costs, client_ratios = [], [], [], [], []
+    with RawClient(url) as raw, httpx.Client(base_url=url, timeout=120.0) as client:
+        for _ in range(rounds):
+            raw_floor, raw_over, httpx_floor, httpx_over = [], [], [], []
+            for _ in range(150):
+                began = time.perf_counter()
+                assert raw.get("/healthz").status_code == 200
+                raw_floor.append(time.perf_counter() - began)
+                began = time.perf_counter()
+                assert client.get("/healthz").status_code == 200
+                httpx_floor.append(time.perf_counter() - began)
+            for _ in range(40):
+                began = time.perf_counter()
+                answer = raw.post_json("/grpcgateway/generate", BODY_BYTES)
+                elapsed = time.perf_counter() - began
+                assert answer.status_code == 200 and bytes(answer.body[:9]) == b'{"result"', answer.head
+                raw_over.append(elapsed - float(re.search(r"engine;dur=([0-9.]+)", answer.header("server-timing")).group(1)) / 1000)
+                began = time.perf_counter()
+                response = client.post("/grpcgateway/generate", content=BODY_BYTES, headers={"content-type": "application/json"})
+                elapsed = time.perf_counter() - began
+                assert response.status_code == 200, response.text[:200]
+                httpx_over.append(elapsed - engine_ms(response) / 1000)
+            raw_floors.append(statistics.median(raw_floor))
+            raw_overheads.append(statistics.median(raw_over))
+            server_ratios.append(raw_overheads[-1] / raw_floors[-1])
+            client_costs.append(statistics.median(httpx_over) - raw_overheads[-1])
+            client_ratios.append(client_costs[-1] / statistics.median(httpx_floor))
+    print(f"  the server alone (raw-socket client): Generate 512² overhead {statistics.median(raw_overheads) * 1000:.2f} ms vs "
+          f"trivial route {statistics.median(raw_floors) * 1000:.3f} ms = {statistics.median(server_ratios):.1f}× "
+          f"(min {min(server_ratios):.1f}, max {max(server_ratios):.1f})")
+    print(f"  httpx's own cost for the 512² exchange beyond the raw client's: {statistics.median(client_costs) * 1000:.2f} ms "
+          f"= {statistics.median(client_ratios):.2f}× httpx's trivial route (min {min(client_ratios):.2f}, "
+          f"max {max(client_ratios):.2f}); the target allows 2× for client and server together")
+
+
 def main() -> None:
     numbers = [argument for argument in sys.argv[1:] if argument != "--check"]
     rounds = int(numbers[0]) if numbers else 5
@@ -129,6 +174,7 @@ def main() -> None:
         try:
             run_load(server.url, generate, concurrency=2, requests=10)  # warm-up
             overhead_rounds(server.url, rounds)
+            client_share_rounds(server.url, rounds)
             own = engine_and_png_seconds()
             print(f"engine + PNG encode (in-process, 512²): {own * 1000:.2f} ms")
             print(f"{'case':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
