@@ -33,8 +33,12 @@ log = logging.getLogger("sfumato.scheduler")
 
 # After a batch that served several jobs, their clients send their next requests one by one (a few
 # ms apart on one host, a network round trip apart elsewhere). For this long after such a batch, a
-# lone job waits up to batch_window_ms for the others; the most it costs a truly lone job is that wait.
+# lone job waits for the others, until as many jobs wait as that batch served; the most it costs a
+# truly lone job is one batch_window_ms.
 CLIENTS_RETURN_SECONDS = 0.5
+# While a batch fills, each arriving job restarts the batch_window_ms wait for the next one; this
+# many windows bound the whole wait.
+FILL_WINDOWS = 4
 
 
 @dataclass
@@ -133,13 +137,9 @@ class Worker(threading.Thread):
             limit = head.slot.config.max_batch_size
             window = self.scheduler.batch_window
             # Under load, wait a few ms for compatible work to fill the batch; idle: start at once.
-            if window > 0 and (len(self.pending) > 1 or self._clients_returning()) and self._available(head) < limit:
-                deadline = time.monotonic() + window
-                while self._available(head) < limit and not self.stopping:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    condition.wait(remaining)
+            returning = self._clients_returning()
+            if window > 0 and (len(self.pending) > 1 or returning) and self._available(head) < limit:
+                self._fill(head, limit, window, self.last_batch_jobs if returning else limit)
             tasks: list[ImageTask] = []
             for pending in list(self.pending):
                 if pending.slot is not head.slot or pending.key != head.key or pending.state.done:
@@ -158,6 +158,26 @@ class Worker(threading.Thread):
             self.current = list(dict.fromkeys(self.task_states))
             self.scheduler._announce_positions(self)
             return head.slot, tasks
+
+    def _fill(self, head: _Pending, limit: int, window: float, expected_jobs: int) -> None:
+        """Wait while compatible work keeps arriving (called holding the scheduler's lock, which the
+        wait releases): each new job gives the next one another ``window``, up to ``FILL_WINDOWS``
+        windows in all. Stops once the batch is full or ``expected_jobs`` compatible jobs wait."""
+        began = time.monotonic()
+        deadline, cap = began + window, began + FILL_WINDOWS * window
+        available, jobs = self._available(head), self._compatible_jobs(head)
+        while available < limit and jobs < expected_jobs and not self.stopping:
+            remaining = min(deadline, cap) - time.monotonic()
+            if remaining <= 0:
+                return
+            self.wakeup.wait(remaining)
+            now_available = self._available(head)
+            if now_available > available:
+                deadline = time.monotonic() + window
+            available, jobs = now_available, self._compatible_jobs(head)
+
+    def _compatible_jobs(self, head: _Pending) -> int:
+        return sum(1 for p in self.pending if p.slot is head.slot and p.key == head.key and not p.state.done)
 
     def _clients_returning(self) -> bool:
         """Whether the work just queued is likely the first of several clients coming back from a
