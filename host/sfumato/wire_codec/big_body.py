@@ -8,6 +8,8 @@ from the buffer. Every other field is plain JSON (``Any``), so the walker still
 applies all proto3-JSON rules to it. Anything the shadow refuses (snake_case names,
 plugin adjustment keys, nulls inside arrays, invalid JSON) returns None: the caller
 falls back to the generic decode, which gives the same result or the same error.
+Long strings are cut out before msgspec parses the body (``long_strings``) and put back
+into the bytes fields that held them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import msgspec
 import pybase64
 
+from sfumato.wire_codec.long_strings import cut_long_strings
 from sfumato.wire_codec.schema import Kind, plan_for
 
 _NULL = b"null"
@@ -29,10 +32,21 @@ def decode_big_body(data: bytes | bytearray | memoryview | str, message_type: ty
     """The body as the walker's generic input (bytes fields as ``msgspec.Raw``), or None."""
     if isinstance(data, str):
         return None  # a str body has been decoded from bytes already: nothing to save
+    cut = cut_long_strings(data)
     try:
-        return _plain(_shadow_decoder(message_type).decode(data))
+        shadow = _shadow_decoder(message_type).decode(data if cut is None else cut.body)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return None
+    if cut is None:
+        return _plain(shadow, {}, set())
+    restored: set[bytes] = set()
+    plain = _plain(shadow, cut.strings, restored)
+    # A long string outside a bytes field (a huge prompt…): the generic decode takes the body.
+    return plain if len(restored) == len(cut.strings) else None
+
+
+class InvalidCutString(Exception):
+    """A long string cut out of the body (``long_strings``) is not a valid JSON string."""
 
 
 @functools.cache
@@ -60,7 +74,8 @@ def _shadow_type(message_type: type, outer: frozenset[type]) -> type:
     return msgspec.defstruct(f"Shadow{message_type.__name__}", fields, rename=rename, forbid_unknown_fields=True)
 
 
-def _plain(shadow: msgspec.Struct) -> dict[str, Any]:
+def _plain(shadow: msgspec.Struct, cut_strings: dict[bytes, memoryview], restored: set[bytes]) -> dict[str, Any]:
+    """The shadow as dicts; a bytes field holding a placeholder gets its cut-out string back."""
     out: dict[str, Any] = {}
     for attr, key in zip(shadow.__struct_fields__, shadow.__struct_encode_fields__, strict=True):
         value = getattr(shadow, attr)
@@ -71,10 +86,15 @@ def _plain(shadow: msgspec.Struct) -> dict[str, Any]:
                 continue
             if len(value) == len(_NULL) and bytes(value) == _NULL:
                 value = None
+            elif cut_strings:
+                placeholder = bytes(value)
+                if placeholder in cut_strings:
+                    value = msgspec.Raw(cut_strings[placeholder])
+                    restored.add(placeholder)
         elif isinstance(value, msgspec.Struct):
-            value = _plain(value)
+            value = _plain(value, cut_strings, restored)
         elif isinstance(value, list) and value and isinstance(value[0], msgspec.Struct):
-            value = [_plain(item) for item in value]
+            value = [_plain(item, cut_strings, restored) for item in value]
         out[key] = value
     return out
 
@@ -89,4 +109,7 @@ def raw_bytes_value(raw: msgspec.Raw) -> Any:
             return pybase64.b64decode(view[1:-1], validate=True)
         except (binascii.Error, ValueError):
             pass  # escapes, URL-safe alphabet, line breaks…: the generic rules decide
-    return msgspec.json.decode(view)
+    try:
+        return msgspec.json.decode(view)
+    except msgspec.DecodeError:  # only a cut-out string can be invalid: msgspec checked the rest
+        raise InvalidCutString from None

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from sfumato.wire import I64, PROTO_NUMBERS, U64, AdjustmentExtras, Base64Bytes, DiffusionSampler
-from sfumato.wire_codec.big_body import decode_big_body, raw_bytes_value
+from sfumato.wire_codec.big_body import InvalidCutString, decode_big_body, raw_bytes_value
 from sfumato.wire_codec.depth import DEFAULT_MAX_DEPTH, cannot_exceed, check_depth, too_deep_error
 from sfumato.wire_codec.errors import CLIENT_TEXT_SHOWN, WireError, json_type_name
 from sfumato.wire_codec.scalars import (
@@ -77,15 +77,19 @@ def _decode(
             return _fast_decoder(type_).decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
             pass  # not canonical (or invalid): the walker decides and explains
-    raw = decode_big_body(data, type_) if len(data) >= FAST_PATH_MAX_BYTES else None
-    if raw is None:
+    walker = _Walker(DEFAULT_SAMPLERS if samplers is None else samplers, adjustments or {}, max_depth)
+    big = decode_big_body(data, type_) if len(data) >= FAST_PATH_MAX_BYTES else None
+    if big is not None:
         try:
-            raw = msgspec.json.decode(data)
-        except msgspec.DecodeError as error:
-            raise WireError("", f"the body is not valid JSON: {error}") from None
+            return walker.message(big, plan_for(type_), "", 1)
+        except InvalidCutString:
+            pass  # not valid JSON inside a long string: the whole body is parsed to say where
+    try:
+        raw = msgspec.json.decode(data)
+    except msgspec.DecodeError as error:
+        raise WireError("", f"the body is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise WireError("", f"expected a JSON object ({type_.__name__}), got {json_type_name(raw)}")
-    walker = _Walker(DEFAULT_SAMPLERS if samplers is None else samplers, adjustments or {}, max_depth)
     return walker.message(raw, plan_for(type_), "", 1)
 
 
