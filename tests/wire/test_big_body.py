@@ -1,5 +1,6 @@
-"""Big bodies (≥ FAST_PATH_MAX_BYTES) take the typed pass with raw base64 slices (big_body.py):
-every body must decode to exactly what the generic walker gives, and fail with the same error."""
+"""Big bodies (≥ FAST_PATH_MAX_BYTES) are decoded with their long strings cut out (long_strings.py):
+every body must decode to exactly what the generic walker gives over the whole body, and fail
+with the same error."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import pytest
 from sfumato.wire import Request
 from sfumato.wire_codec import WireError, decode_message
 from sfumato.wire_codec import decode as decode_module
-from sfumato.wire_codec.big_body import decode_big_body
 from sfumato.wire_codec.decode import FAST_PATH_MAX_BYTES
+from sfumato.wire_codec.long_strings import cut_long_strings
 
-IMAGE = bytes(range(256)) * (FAST_PATH_MAX_BYTES // 256 + 7)  # big enough for the typed pass
+IMAGE = bytes(range(256)) * (FAST_PATH_MAX_BYTES // 256 + 7)  # its base64 is a long string
 B64 = base64.b64encode(IMAGE).decode()
 
 
@@ -32,8 +33,9 @@ def body(binary=B64, **extra) -> dict:
 
 
 def generic(data: bytes, monkeypatch: pytest.MonkeyPatch):
+    """The generic walker over the whole body: no long strings cut out."""
     with monkeypatch.context() as patch:
-        patch.setattr(decode_module, "decode_big_body", lambda data, type_: None)
+        patch.setattr(decode_module, "cut_long_strings", lambda data: None)
         return decode_message(data, Request)
 
 
@@ -62,21 +64,16 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_the_typed_pass_matches_the_generic_walker(name, monkeypatch):
+def test_the_cut_body_decodes_as_the_whole_body_does(name, monkeypatch):
     data = CASES[name].encode()
     assert len(data) >= FAST_PATH_MAX_BYTES
     assert outcome(lambda: decode_message(data, Request)) == outcome(lambda: generic(data, monkeypatch))
 
 
-def test_a_canonical_image_body_takes_the_typed_pass_and_keeps_every_byte():
+def test_a_canonical_image_body_is_cut_and_keeps_every_byte():
     data = CASES["canonical"].encode()
-    plain = decode_big_body(data, Request)
-    assert plain is not None and plain["engineId"] == "sd"
+    cut = cut_long_strings(data)
+    assert cut is not None and len(cut.body) < 1000
     decoded = decode_message(data, Request)
     assert decoded.prompt[1].artifact.binary == IMAGE
     assert decoded.image.seed == [42, 7] and decoded.image.height == 512
-
-
-def test_names_the_typed_pass_does_not_know_fall_back():
-    assert decode_big_body(CASES["snake_case names"].encode(), Request) is None
-    assert decode_big_body(CASES["unknown field"].encode(), Request) is None

@@ -55,6 +55,17 @@ CASES = {
     "an unterminated image": request().encode()[: len(request()) // 2],
     "a client-sent placeholder": request(binary='\u0000' + "0" * 16 + "-0", text=LONG_TEXT).encode(),
     "a long key": json.dumps({"engineId": "sd", LONG_TEXT: 1}).encode(),
+    # snake_case names, which msgspec's typed decoder does not take.
+    "snake_case names with an image": request().replace('"engineId"', '"engine_id"').encode(),
+    "snake_case names with two images": json.dumps({"request_id": "r", "prompt": [
+        {"artifact": {"binary": B64}}, {"artifact": {"binary": B64[::-1]}}]}).encode(),
+    "snake_case names with a long text": request(text=LONG_TEXT).replace('"engineId"', '"engine_id"').encode(),
+    "snake_case names, a long string where a number goes": json.dumps({
+        "engine_id": "sd", "image": {"height": LONG_TEXT}, "prompt": [{"artifact": {"binary": B64}}]}).encode(),
+    "snake_case names, escaped slashes in the image": request().replace('"engineId"', '"engine_id"').replace(
+        "/", "\\/").encode(),
+    "snake_case names, invalid UTF-8 in the image": request().replace('"engineId"', '"engine_id"').encode().replace(
+        B64[:4].encode(), b"\xff\xfe\xfd\xfc", 1),
 }
 
 
@@ -63,8 +74,9 @@ def test_cutting_long_strings_changes_no_outcome(name, monkeypatch):
     assert_same_everywhere(CASES[name], monkeypatch)
 
 
-def test_images_come_back_whole_from_the_cut_body():
-    decoded = decode_message(CASES["two images"], Request)
+@pytest.mark.parametrize("name", ["two images", "snake_case names with two images"])
+def test_images_come_back_whole_from_the_cut_body(name):
+    decoded = decode_message(CASES[name], Request)
     assert [prompt.artifact.binary for prompt in decoded.prompt] == [IMAGE, base64.b64decode(B64[::-1])]
 
 
@@ -88,11 +100,13 @@ _PIECES = st.sampled_from(['\\"', "\\\\", "\\n", "\\/", "\\u00e9", "a", "/", "="
 
 @settings(max_examples=60, deadline=None)
 @given(field=st.sampled_from(["binary", "text", "request_id"]), head=st.lists(_PIECES, max_size=6),
-       tail=st.lists(_PIECES, max_size=6))
-def test_escapes_around_long_strings_change_no_outcome(field, head, tail):
+       tail=st.lists(_PIECES, max_size=6), snake_case=st.booleans())
+def test_escapes_around_long_strings_change_no_outcome(field, head, tail, snake_case):
     # The JSON text is assembled by hand, so some bodies are invalid: they must fail alike.
     value = "".join(head) + B64 + "".join(tail)
     template = request(**{field: "@"}).encode()
+    if snake_case:
+        template = template.replace(b'"engineId"', b'"engine_id"')
     data = template.replace(b'"@"', b'"' + value.encode() + b'"')
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert_same_everywhere(data, monkeypatch)

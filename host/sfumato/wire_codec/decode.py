@@ -4,7 +4,8 @@ Fast path: msgspec decodes small canonical input (camelCase names, enum names)
 straight into the Structs. Anything else, and every body big enough to carry an
 image, goes through a walker over the generic JSON value that applies every
 proto3-JSON input rule, names the JSON path of the first problem, and decodes
-base64 with pybase64 (SIMD).
+base64 with pybase64 (SIMD). A big body's long strings are cut out before it is
+parsed (``long_strings``): an image's base64 is never copied into a ``str``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from sfumato.wire import I64, PROTO_NUMBERS, U64, AdjustmentExtras, Base64Bytes, DiffusionSampler
-from sfumato.wire_codec.big_body import InvalidCutString, decode_big_body, raw_bytes_value
+from sfumato.wire_codec.long_strings import CutBody, InvalidCutString, bytes_value, cut_long_strings
 from sfumato.wire_codec.depth import DEFAULT_MAX_DEPTH, cannot_exceed, check_depth, too_deep_error
 from sfumato.wire_codec.errors import CLIENT_TEXT_SHOWN, WireError, json_type_name
 from sfumato.wire_codec.scalars import (
@@ -77,13 +78,14 @@ def _decode(
             return _fast_decoder(type_).decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
             pass  # not canonical (or invalid): the walker decides and explains
-    walker = _Walker(DEFAULT_SAMPLERS if samplers is None else samplers, adjustments or {}, max_depth)
-    big = decode_big_body(data, type_) if len(data) >= FAST_PATH_MAX_BYTES else None
-    if big is not None:
-        try:
-            return walker.message(big, plan_for(type_), "", 1)
-        except InvalidCutString:
-            pass  # not valid JSON inside a long string: the whole body is parsed to say where
+    samplers = DEFAULT_SAMPLERS if samplers is None else samplers
+    if len(data) >= FAST_PATH_MAX_BYTES and not isinstance(data, str):
+        cut = cut_long_strings(data)
+        if cut is not None:
+            decoded = _decode_cut(cut, type_, _Walker(samplers, adjustments or {}, max_depth, cut))
+            if decoded is not None:
+                return decoded
+    walker = _Walker(samplers, adjustments or {}, max_depth)
     try:
         raw = msgspec.json.decode(data)
     except msgspec.DecodeError as error:
@@ -91,6 +93,20 @@ def _decode(
     if not isinstance(raw, dict):
         raise WireError("", f"expected a JSON object ({type_.__name__}), got {json_type_name(raw)}")
     return walker.message(raw, plan_for(type_), "", 1)
+
+
+def _decode_cut(cut: CutBody, type_: type[T], walker: _Walker) -> T | None:
+    """The walk over a body whose long strings were cut out; None unless every long string was
+    a bytes field's and the body decodes without error (else the whole body is walked as it
+    is, so errors name what the client sent, not a placeholder)."""
+    try:
+        raw = msgspec.json.decode(cut.body)
+        if not isinstance(raw, dict):
+            return None
+        decoded = walker.message(raw, plan_for(type_), "", 1)
+    except (msgspec.DecodeError, WireError, InvalidCutString):
+        return None
+    return decoded if walker.restored == len(cut.strings) else None
 
 
 def _has_content(data: bytes | bytearray | memoryview | str) -> bool:
@@ -122,10 +138,14 @@ def _join(path: str, key: str) -> str:
 
 
 class _Walker:
-    def __init__(self, samplers: Mapping[int, str], adjustments: Mapping[str, type], max_depth: int) -> None:
+    def __init__(self, samplers: Mapping[int, str], adjustments: Mapping[str, type], max_depth: int,
+                 cut: CutBody | None = None) -> None:
         self.samplers = samplers
         self.adjustments = adjustments
         self.max_depth = max_depth
+        # Placeholders of the long strings cut out of the body, as JSON decodes them.
+        self.cut_texts = {} if cut is None else {msgspec.json.decode(key): value for key, value in cut.strings.items()}
+        self.restored = 0
 
     def message(self, raw: dict[str, Any], plan: MessagePlan, path: str, depth: int) -> Any:
         """``raw`` is the object at nesting level ``depth`` (the body's own object is 1)."""
@@ -218,8 +238,9 @@ class _Walker:
             if kind is Kind.BOOL:
                 return parse_bool(value)
             if kind is Kind.BYTES:
-                if isinstance(value, msgspec.Raw):  # from decode_big_body
-                    value = raw_bytes_value(value)
+                if self.cut_texts and isinstance(value, str) and value in self.cut_texts:
+                    self.restored += 1
+                    value = bytes_value(self.cut_texts[value])
                     if isinstance(value, bytes):
                         return value
                 return parse_bytes(value)
