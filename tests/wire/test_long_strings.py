@@ -110,3 +110,13 @@ def test_escapes_around_long_strings_change_no_outcome(field, head, tail, snake_
     data = template.replace(b'"@"', b'"' + value.encode() + b'"')
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert_same_everywhere(data, monkeypatch)
+
+
+@pytest.mark.parametrize("wrap", [bytes, bytearray, memoryview, lambda data: memoryview(b"xx" + data)[2:]],
+                         ids=["bytes", "bytearray", "memoryview", "a memoryview into a larger buffer"])
+def test_any_bytes_like_body_is_cut_and_decoded(wrap):
+    data = CASES["two images"]
+    cut = cut_long_strings(wrap(data))
+    assert cut is not None and len(cut.strings) == 2
+    decoded = decode_message(wrap(data), Request)
+    assert [prompt.artifact.binary for prompt in decoded.prompt] == [IMAGE, base64.b64decode(B64[::-1])]
