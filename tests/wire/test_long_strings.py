@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sfumato.wire import Request
 from sfumato.wire_codec import decode_message
 from sfumato.wire_codec import long_strings
-from sfumato.wire_codec.long_strings import LONG_STRING_BYTES, cut_long_strings
+from sfumato.wire_codec.long_strings import LONG_STRING_BYTES, MAX_STRINGS, cut_long_strings
 from tests.wire.test_big_body import generic, outcome
 
 IMAGE = bytes(range(251)) * (LONG_STRING_BYTES // 251 + 3)
@@ -120,3 +120,12 @@ def test_any_bytes_like_body_is_cut_and_decoded(wrap):
     assert cut is not None and len(cut.strings) == 2
     decoded = decode_message(wrap(data), Request)
     assert [prompt.artifact.binary for prompt in decoded.prompt] == [IMAGE, base64.b64decode(B64[::-1])]
+
+
+def test_a_body_of_many_strings_is_left_to_the_parser_whole(monkeypatch):
+    # Stepping from string to string is Python: a body of many short strings is not scanned.
+    many = json.dumps({"prompt": [{"text": "a"}] * MAX_STRINGS + [{"artifact": {"binary": B64}}]}).encode()
+    assert cut_long_strings(many) is None
+    assert_same_everywhere(many, monkeypatch)
+    few = json.dumps({"prompt": [{"text": "a"}] * (MAX_STRINGS // 2 - 4) + [{"artifact": {"binary": B64}}]}).encode()
+    assert cut_long_strings(few) is not None

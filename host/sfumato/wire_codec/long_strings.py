@@ -22,6 +22,9 @@ import pybase64
 
 # Shorter strings stay in the body: cutting them out would save less than it costs.
 LONG_STRING_BYTES = 64 * 1024
+# The scan steps from string to string in Python: a body of more strings than this (not an
+# image request) is left to the parser whole, so the scan costs at most a few milliseconds.
+MAX_STRINGS = 4096
 
 _QUOTE = ord('"')
 _BACKSLASH = ord("\\")
@@ -42,7 +45,8 @@ class CutBody:
 
 def cut_long_strings(data: bytes | bytearray | memoryview) -> CutBody | None:
     """``data`` with every string of ``LONG_STRING_BYTES`` or more replaced, or None when it has
-    none (or a string never ends: the parser reports that on the original body)."""
+    none, has ``MAX_STRINGS`` strings or more, or a string never ends (the parser reports that
+    on the original body)."""
     view = memoryview(data).cast("B")
     source = view.obj if isinstance(view.obj, (bytes, bytearray)) and len(view) == len(view.obj) else bytes(view)
     find = source.find
@@ -51,7 +55,7 @@ def cut_long_strings(data: bytes | bytearray | memoryview) -> CutBody | None:
     pieces: list[bytes | memoryview] = []
     strings: dict[bytes, memoryview] = {}
     copied_up_to = position = 0
-    while True:
+    for _ in range(MAX_STRINGS):
         start = find(b'"', position)
         if start < 0:
             break
@@ -64,6 +68,8 @@ def cut_long_strings(data: bytes | bytearray | memoryview) -> CutBody | None:
             pieces += [view[copied_up_to:start], placeholder]
             copied_up_to = end + 1
         position = end + 1
+    else:
+        return None  # MAX_STRINGS and more
     if not strings:
         return None
     pieces.append(view[copied_up_to:])
