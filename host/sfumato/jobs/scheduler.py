@@ -141,9 +141,7 @@ class Worker(threading.Thread):
             if window > 0 and (len(self.pending) > 1 or returning) and self._available(head) < limit:
                 self._fill(head, limit, window, self.last_batch_jobs if returning else limit)
             tasks: list[ImageTask] = []
-            for pending in list(self.pending):
-                if pending.slot is not head.slot or pending.key != head.key or pending.state.done:
-                    continue
+            for pending in self._compatible(head):
                 job = pending.state.job
                 while pending.next_index < job.samples and len(tasks) < limit:
                     if pending.waiting:
@@ -165,7 +163,7 @@ class Worker(threading.Thread):
         windows in all. Stops once the batch is full or ``expected_jobs`` compatible jobs wait."""
         began = time.monotonic()
         deadline, cap = began + window, began + FILL_WINDOWS * window
-        available, jobs = self._available(head), self._compatible_jobs(head)
+        available, jobs = self._available(head), len(self._compatible(head))
         while available < limit and jobs < expected_jobs and not self.stopping:
             remaining = min(deadline, cap) - time.monotonic()
             if remaining <= 0:
@@ -174,10 +172,11 @@ class Worker(threading.Thread):
             now_available = self._available(head)
             if now_available > available:
                 deadline = time.monotonic() + window
-            available, jobs = now_available, self._compatible_jobs(head)
+            available, jobs = now_available, len(self._compatible(head))
 
-    def _compatible_jobs(self, head: _Pending) -> int:
-        return sum(1 for p in self.pending if p.slot is head.slot and p.key == head.key and not p.state.done)
+    def _compatible(self, head: _Pending) -> list[_Pending]:
+        """The waiting or running jobs that may share ``head``'s batch, oldest first."""
+        return [p for p in self.pending if p.slot is head.slot and p.key == head.key and not p.state.done]
 
     def _clients_returning(self) -> bool:
         """Whether the work just queued is likely the first of several clients coming back from a
@@ -185,11 +184,7 @@ class Worker(threading.Thread):
         return self.last_batch_jobs > 1 and time.monotonic() - self.last_batch_ended < CLIENTS_RETURN_SECONDS
 
     def _available(self, head: _Pending) -> int:
-        return sum(
-            p.state.job.samples - p.next_index
-            for p in self.pending
-            if p.slot is head.slot and p.key == head.key and not p.state.done
-        )
+        return sum(p.state.job.samples - p.next_index for p in self._compatible(head))
 
     def _run_batch(self, slot: EngineSlot, tasks: list[ImageTask]) -> None:
         metrics = self.scheduler.metrics
